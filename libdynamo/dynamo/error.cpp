@@ -1,7 +1,9 @@
 #include "dynamo/error.hpp"
 
 #include <caf/sec.hpp>
-#include <spdlog/spdlog.h>
+#include "dynamo/log.hpp"
+
+#include <spdlog/logger.h>
 
 #include <array>
 #include <cstdlib>
@@ -67,6 +69,8 @@ errc classify(const caf::error& err) noexcept {
 }
 
 std::string client_message(const caf::error& err) {
+  if (!err)
+    return {};
   if (err.category() == error_category && err.context().match_elements<std::string, std::string>())
     return err.context().get_as<std::string>(0);
   switch (classify(err)) {
@@ -82,6 +86,8 @@ std::string client_message(const caf::error& err) {
 }
 
 std::string operator_detail(const caf::error& err) {
+  if (!err)
+    return {};
   if (err.category() == error_category && err.context().match_elements<std::string, std::string>())
     return err.context().get_as<std::string>(1);
   return caf::to_string(err);
@@ -101,8 +107,9 @@ std::string describe(const caf::error& err) {
 }
 
 void on_internal_error(std::string_view what) {
-  spdlog::critical("[core] internal error: {}", what);
-  spdlog::shutdown();
+  auto log = default_logger("core");
+  log->critical("internal error: {}", what);
+  log->flush();
   std::abort();
 }
 

@@ -3,6 +3,8 @@
 // (kj-http) is private to transport/; nothing here exposes a third-party header.
 #pragma once
 
+#include "dynamo/log.hpp"
+
 #include <caf/expected.hpp>
 
 #include <chrono>
@@ -10,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -70,6 +73,8 @@ struct server_config {
   uint16_t port = 8000;                      ///< 0 = pick a free port.
   size_t max_body_bytes = 4u << 20;          ///< Larger bodies get 413 without calling the handler.
   std::chrono::milliseconds header_timeout{15000};
+  /// Where the server logs (component "http"); null means dynamo::default_logger("http").
+  logger_ptr logger;
 };
 
 /// A running HTTP server. Destroying it stops the event loop and closes every connection.
@@ -80,7 +85,8 @@ public:
   /// The bound port (useful with port 0).
   virtual uint16_t port() const = 0;
 
-  /// Stops accepting new connections; established ones keep being served.
+  /// Stops accepting new connections (the listening socket is closed, so new connects are
+  /// refused); established ones keep being served. Any thread; returns once applied.
   virtual void stop_accepting() = 0;
 
   /// Number of requests whose response has not completed yet.

@@ -1,0 +1,334 @@
+#include "dynamo/actors/frontend/request_handler.hpp"
+
+#include "dynamo/error.hpp"
+#include "dynamo/openai/format.hpp"
+#include "dynamo/openai/stop_matcher.hpp"
+#include "dynamo/runtime.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <chrono>
+
+namespace dynamo::actors {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+/// Internal: the client went away.
+using gone_atom = caf::atom_constant<caf::atom("gone")>;
+/// Internal: the request's deadline passed.
+using expire_atom = caf::atom_constant<caf::atom("expire")>;
+
+struct handler_metrics {
+  histogram* ttft = nullptr;
+  histogram* itl = nullptr;
+  histogram* duration = nullptr;
+  histogram* isl = nullptr;
+  histogram* osl = nullptr;
+  counter* output_tokens = nullptr;
+  counter* cached_tokens = nullptr;
+  counter* disconnected = nullptr;
+  counter* cancelled = nullptr;
+  gauge* inflight = nullptr;
+};
+
+struct handler_state {
+  std::shared_ptr<const frontend_shared> shared;
+  openai::request req;
+  std::shared_ptr<http::response_stream> stream;
+  generate_actor target;
+  request_id id = 0;
+  std::string response_id;
+  int64_t created = 0;
+  std::unique_ptr<tokenizer::decode_stream> detok;
+  std::unique_ptr<openai::stop_matcher> stops;
+  std::string text;               // accumulated (non-streaming)
+  bool first_chunk = true;
+  bool done = false;
+  openai::usage counts;
+  clock::time_point started;
+  clock::time_point last_token;
+  bool saw_token = false;
+  handler_metrics m;
+  static inline const char* name = "request_handler";
+};
+
+using handler_pointer = caf::stateful_actor<handler_state>*;
+
+std::string finish_text(engine::finish_reason why) {
+  switch (why) {
+    case engine::finish_reason::length:
+      return "length";
+    default:
+      return "stop";
+  }
+}
+
+void init_metrics(handler_state& st) {
+  auto& reg = *st.shared->metrics;
+  label_set model{{"model", st.req.model}};
+  auto buckets = latency_buckets_seconds();
+  st.m.ttft = &reg.get_histogram("dynamo_frontend_time_to_first_token_seconds",
+                                 "time to first token", buckets, model);
+  st.m.itl = &reg.get_histogram("dynamo_frontend_inter_token_latency_seconds",
+                                "time between tokens", buckets, model);
+  st.m.duration = &reg.get_histogram("dynamo_frontend_request_duration_seconds",
+                                     "time from request to last byte", buckets, model);
+  auto token_buckets = exponential_buckets(1, 2, 18);
+  st.m.isl = &reg.get_histogram("dynamo_frontend_input_sequence_tokens", "prompt tokens",
+                                token_buckets, model);
+  st.m.osl = &reg.get_histogram("dynamo_frontend_output_sequence_tokens", "generated tokens",
+                                token_buckets, model);
+  st.m.output_tokens = &reg.get_counter("dynamo_frontend_output_tokens_total",
+                                        "generated tokens", model);
+  st.m.cached_tokens = &reg.get_counter("dynamo_frontend_cached_tokens_total",
+                                        "prompt tokens served from the prefix cache", model);
+  st.m.disconnected = &reg.get_counter("dynamo_frontend_disconnected_clients",
+                                       "clients that disconnected before the response ended");
+  st.m.cancelled = &reg.get_counter("dynamo_frontend_model_cancellation_total",
+                                    "requests cancelled (disconnect, stop string, deadline)",
+                                    model);
+  st.m.inflight = &reg.get_gauge("dynamo_frontend_inflight_requests",
+                                 "requests being processed", model);
+}
+
+void count_request(handler_state& st, int status) {
+  st.shared->metrics
+    ->get_counter("dynamo_frontend_requests_total", "requests by outcome",
+                  {{"model", st.req.model},
+                   {"endpoint", std::string{openai::to_string(st.req.kind)}},
+                   {"request_type", st.req.stream ? "stream" : "unary"},
+                   {"status", std::to_string(status)}})
+    .inc();
+}
+
+void close_out(handler_pointer self) {
+  auto& st = self->state;
+  st.done = true;
+  st.m.inflight->dec();
+  st.m.duration->observe(std::chrono::duration<double>(clock::now() - st.started).count());
+  self->quit();
+}
+
+/// Ends the request with an error: an HTTP error before streaming started, an SSE error event
+/// (then [DONE]) after.
+void fail(handler_pointer self, const caf::error& err) {
+  auto& st = self->state;
+  if (st.done)
+    return;
+  auto api = openai::error_from(err);
+  st.shared->ctx.log->debug("request {:016x} failed: {}", st.id, describe(err));
+  if (st.req.stream && !st.first_chunk) {
+    st.stream->write(openai::sse_event(openai::format_error(api)));
+    st.stream->write(openai::sse_done());
+    st.stream->finish();
+  } else {
+    respond_error(*st.stream, api);
+  }
+  count_request(st, api.status);
+  close_out(self);
+}
+
+void emit_text(handler_pointer self, std::string_view delta) {
+  auto& st = self->state;
+  if (delta.empty())
+    return;
+  if (!st.req.stream) {
+    st.text.append(delta);
+    return;
+  }
+  if (st.first_chunk)
+    st.stream->start_stream(200, "text/event-stream",
+                            {{"Cache-Control", "no-cache"}, {"X-Request-Id", st.response_id}});
+  st.stream->write(openai::sse_event(openai::format_chunk(st.req.kind, st.response_id, st.created,
+                                                          st.req.model, delta, std::nullopt,
+                                                          st.first_chunk)));
+  st.first_chunk = false;
+}
+
+/// Sends the end of a successful response.
+void complete(handler_pointer self, const std::string& finish) {
+  auto& st = self->state;
+  if (st.done)
+    return;
+  st.m.osl->observe(st.counts.completion_tokens);
+  st.m.output_tokens->inc(st.counts.completion_tokens);
+  st.m.cached_tokens->inc(st.counts.cached_tokens);
+  if (st.req.stream) {
+    if (st.first_chunk)
+      st.stream->start_stream(200, "text/event-stream",
+                              {{"Cache-Control", "no-cache"}, {"X-Request-Id", st.response_id}});
+    st.stream->write(openai::sse_event(openai::format_chunk(st.req.kind, st.response_id,
+                                                            st.created, st.req.model, "", finish,
+                                                            st.first_chunk)));
+    st.first_chunk = false;
+    if (st.req.include_usage)
+      st.stream->write(openai::sse_event(openai::format_usage_chunk(
+        st.req.kind, st.response_id, st.created, st.req.model, st.counts)));
+    st.stream->write(openai::sse_done());
+    st.stream->finish();
+  } else {
+    st.stream->respond(200, "application/json",
+                       openai::format_response(st.req.kind, st.response_id, st.created,
+                                               st.req.model, st.text, finish, st.counts),
+                       {{"X-Request-Id", st.response_id}});
+  }
+  count_request(st, 200);
+  close_out(self);
+}
+
+void on_tokens(handler_pointer self, token_chunk& chunk) {
+  auto& st = self->state;
+  if (st.done)
+    return;
+  auto now = clock::now();
+  st.counts.prompt_tokens = chunk.prompt_tokens;
+  st.counts.cached_tokens = chunk.cached_prompt_tokens;
+  if (!chunk.tokens.empty()) {
+    if (!st.saw_token) {
+      st.m.ttft->observe(std::chrono::duration<double>(now - st.started).count());
+      st.saw_token = true;
+    } else {
+      auto gap = std::chrono::duration<double>(now - st.last_token).count();
+      st.m.itl->observe(gap / static_cast<double>(chunk.tokens.size()));
+    }
+    st.last_token = now;
+  }
+  std::string delta;
+  for (auto t : chunk.tokens) {
+    ++st.counts.completion_tokens;
+    delta += st.detok->push(t);
+  }
+  if (chunk.finish != engine::finish_reason::none)
+    delta += st.detok->flush();
+  auto res = st.stops->push(delta);
+  emit_text(self, res.emit);
+  if (res.stopped) {
+    // The stop string ended the text: free the worker's resources and answer now.
+    self->send(st.target, cancel_atom::value, st.id, cancel_kind::kill);
+    st.m.cancelled->inc();
+    complete(self, "stop");
+    return;
+  }
+  if (chunk.finish != engine::finish_reason::none) {
+    emit_text(self, st.stops->flush());
+    complete(self, finish_text(chunk.finish));
+  }
+}
+
+caf::behavior handler_behavior(handler_pointer self, std::shared_ptr<const frontend_shared> shared,
+                               openai::request req, std::shared_ptr<http::response_stream> stream,
+                               generate_actor target, request_id id) {
+  auto& state = self->state;
+  state.shared = std::move(shared);
+  state.req = std::move(req);
+  state.stream = std::move(stream);
+  state.target = std::move(target);
+  state.id = id;
+  state.started = clock::now();
+  state.created = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  state.response_id = openai::make_response_id(state.req.kind, id);
+  init_metrics(state);
+  state.m.inflight->inc();
+  state.detok = state.shared->tok->make_decode_stream();
+  state.stops = std::make_unique<openai::stop_matcher>(state.req.stop);
+  // Render and tokenize.
+  std::string prompt;
+  if (state.req.kind == openai::api_kind::chat) {
+    std::vector<tokenizer::chat_message> msgs;
+    msgs.reserve(state.req.messages.size());
+    for (const auto& m : state.req.messages)
+      msgs.push_back(tokenizer::chat_message{m.role, m.content});
+    auto rendered = state.shared->chat->render(msgs, true);
+    if (!rendered) {
+      fail(self, rendered.error());
+      return {};
+    }
+    prompt = std::move(*rendered);
+  } else {
+    prompt = std::move(state.req.prompt);
+  }
+  generate_request gen;
+  gen.id = id;
+  gen.model = state.req.model;
+  gen.tokens = state.shared->tok->encode(prompt);
+  if (gen.tokens.empty()) {
+    fail(self, make_error(errc::invalid_request, "the prompt is empty"));
+    return {};
+  }
+  state.counts.prompt_tokens = static_cast<uint32_t>(gen.tokens.size());
+  state.m.isl->observe(static_cast<double>(gen.tokens.size()));
+  gen.sampling.temperature = state.req.temperature.value_or(1.0f);
+  gen.sampling.top_p = state.req.top_p.value_or(1.0f);
+  gen.sampling.top_k = state.req.top_k.value_or(0);
+  gen.sampling.seed = state.req.seed;
+  gen.stop.max_tokens = state.req.max_tokens;
+  gen.stop.ignore_eos = state.req.ignore_eos;
+  if (auto eos = state.shared->tok->eos_token_id(); eos && !state.req.ignore_eos)
+    gen.stop.stop_token_ids.push_back(*eos);
+  auto timeout = state.shared->cfg.request_timeout;
+  gen.deadline_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           (std::chrono::system_clock::now() + timeout).time_since_epoch())
+                           .count();
+  // Client disconnect and deadline both cancel the downstream work.
+  state.stream->on_disconnect(
+    [hdl = caf::actor{self}] { caf::anon_send(hdl, gone_atom::value); });
+  self->delayed_send(self, timeout, expire_atom::value);
+  auto sink = caf::actor_cast<token_sink_actor>(self);
+  self->request(state.target, caf::infinite, generate_atom::value, std::move(gen), sink)
+    .then([](const generate_summary&) {
+            // Tokens and the end of the stream arrive on the sink; nothing to do here.
+          },
+          [self](caf::error& err) { fail(self, err); });
+  return {
+    [self](stream_item_atom, request_id, token_chunk& chunk) { on_tokens(self, chunk); },
+    [self](stream_end_atom, request_id) {
+      // The stream ended without a final chunk (should not happen): finish what we have.
+      complete(self, "stop");
+    },
+    [self](stream_fail_atom, request_id, caf::error& err) { fail(self, err); },
+    [self](gone_atom) {
+      auto& s = self->state;
+      if (s.done)
+        return;
+      s.m.disconnected->inc();
+      s.m.cancelled->inc();
+      self->send(s.target, cancel_atom::value, s.id, cancel_kind::kill);
+      count_request(s, 499);
+      close_out(self);
+    },
+    [self](expire_atom) {
+      auto& s = self->state;
+      if (s.done)
+        return;
+      s.m.cancelled->inc();
+      self->send(s.target, cancel_atom::value, s.id, cancel_kind::kill);
+      fail(self, make_error(errc::deadline_exceeded, "the request timed out"));
+    },
+  };
+}
+
+} // namespace
+
+void respond_error(http::response_stream& stream, const openai::api_error& err) {
+  http::header_list extra;
+  if (err.status == 503 && err.code == "overloaded")
+    extra.emplace_back("Retry-After", "1");
+  stream.respond(err.status, "application/json", openai::format_error(err), std::move(extra));
+}
+
+caf::actor spawn_request_handler(caf::actor_system& sys,
+                                 std::shared_ptr<const frontend_shared> shared,
+                                 openai::request req, std::shared_ptr<http::response_stream> stream,
+                                 generate_actor target, request_id id) {
+  return sys.spawn(handler_behavior, std::move(shared), std::move(req), std::move(stream),
+                   std::move(target), id);
+}
+
+} // namespace dynamo::actors

@@ -1,0 +1,61 @@
+#include "dynamo/actors/peers.hpp"
+
+#include "dynamo/plane/request.hpp"
+#include "dynamo/runtime.hpp"
+
+#include <caf/send.hpp>
+
+namespace dynamo::actors {
+
+caf::error watch_peers(component_context& ctx, const std::vector<std::string>& components,
+                       caf::actor dest) {
+  std::vector<watch_id> ids;
+  auto& disc = ctx.rt->discovery();
+  for (const auto& component : components) {
+    auto prefix = ctx.rt->ns() + '/' + component + '/';
+    auto id = disc.watch(prefix, [dest](const discovery_event& ev) {
+      peer_change change;
+      change.up = ev.type == discovery_event::kind::put;
+      change.component = ev.record.component.component;
+      change.instance = ev.record.instance.value;
+      change.metadata = ev.record.metadata;
+      caf::anon_send(dest, peer_atom::value, std::move(change));
+    });
+    if (!id) {
+      for (auto w : ids)
+        disc.unwatch(w);
+      return std::move(id.error());
+    }
+    ids.push_back(*id);
+  }
+  auto* rt = ctx.rt;
+  dest->attach_functor([rt, ids](const caf::error&) {
+    for (auto w : ids)
+      rt->discovery().unwatch(w);
+  });
+  return caf::none;
+}
+
+caf::expected<lease_id> announce(component_context& ctx, caf::actor self,
+                                 const std::string& endpoint,
+                                 std::map<std::string, std::string> metadata) {
+  auto addr = ctx.address(endpoint);
+  if (auto err = ctx.rt->requests().serve(addr, self))
+    return err;
+  discovery_record rec;
+  rec.component = ctx.id();
+  rec.instance = ctx.instance;
+  rec.metadata = std::move(metadata);
+  auto lease = ctx.rt->discovery().register_instance(std::move(rec), lease_options{});
+  if (!lease) {
+    ctx.rt->requests().withdraw(addr);
+    return std::move(lease.error());
+  }
+  self->attach_functor([rt = ctx.rt, l = *lease, addr](const caf::error&) {
+    static_cast<void>(rt->discovery().revoke(l));
+    rt->requests().withdraw(addr);
+  });
+  return *lease;
+}
+
+} // namespace dynamo::actors

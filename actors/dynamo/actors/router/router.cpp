@@ -1,0 +1,246 @@
+#include "dynamo/actors/router/router.hpp"
+
+#include "dynamo/actors/router/policy.hpp"
+#include "dynamo/config.hpp"
+#include "dynamo/error.hpp"
+#include "dynamo/lifecycle.hpp"
+#include "dynamo/metrics.hpp"
+#include "dynamo/plane/request.hpp"
+#include "dynamo/runtime.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <fmt/format.h>
+
+#include <unordered_map>
+
+namespace dynamo::actors {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+struct route {
+  instance_id worker;
+  uint64_t tokens = 0;
+};
+
+struct router_state {
+  component_context ctx;
+  router_config cfg;
+  std::unique_ptr<routing_policy> policy;
+  peer_set<generate_actor> workers;
+  std::vector<worker_load> load;  // parallel to workers.entries()
+  std::unordered_map<request_id, route> routes;
+  std::optional<lease_id> lease;
+  lifecycle life;
+  caf::typed_response_promise<drain_report> drain_promise;
+  bool drain_pending = false;
+  uint64_t routed = 0;
+  uint64_t rejected = 0;
+  counter* m_requests = nullptr;
+  counter* m_rejected = nullptr;
+  histogram* m_decision = nullptr;
+  static inline const char* name = "router";
+};
+
+using router_pointer = router_actor::stateful_pointer<router_state>;
+
+/// Keeps st.load parallel to st.workers.entries() (same order), preserving counts by instance.
+void sync_load(router_state& st) {
+  std::vector<worker_load> next;
+  next.reserve(st.workers.size());
+  for (const auto& w : st.workers.entries()) {
+    worker_load l{w.instance, 0, 0};
+    for (const auto& old : st.load)
+      if (old.instance == w.instance)
+        l = old;
+    next.push_back(l);
+  }
+  st.load = std::move(next);
+}
+
+worker_load* load_of(router_state& st, instance_id id) {
+  for (auto& l : st.load)
+    if (l.instance == id)
+      return &l;
+  return nullptr;
+}
+
+void release(router_pointer self, request_id id) {
+  auto& st = self->state;
+  auto i = st.routes.find(id);
+  if (i == st.routes.end())
+    return;
+  if (auto* l = load_of(st, i->second.worker)) {
+    if (l->active_requests > 0)
+      --l->active_requests;
+    l->active_tokens -= std::min(l->active_tokens, i->second.tokens);
+  }
+  st.routes.erase(i);
+  if (st.drain_pending && st.routes.empty()) {
+    st.drain_pending = false;
+    st.drain_promise.deliver(drain_report{true, 0});
+    st.life.finish_stop();
+    self->quit();
+  }
+}
+
+caf::error register_router(router_pointer self) {
+  auto& st = self->state;
+  auto lease = announce(st.ctx, caf::actor_cast<caf::actor>(self), "generate",
+                        {{"endpoints", "generate"},
+                         {"interfaces", "generate"},
+                         {"policy", std::string{st.policy->name()}}});
+  if (!lease)
+    return std::move(lease.error());
+  st.lease = *lease;
+  return caf::none;
+}
+
+caf::error init_router(router_pointer self) {
+  auto& st = self->state;
+  auto policy = make_policy(st.cfg.policy, st.cfg.seed != 0 ? st.cfg.seed : st.ctx.instance.value);
+  if (!policy)
+    return std::move(policy.error());
+  st.policy = std::move(*policy);
+  auto& reg = st.ctx.rt->metrics();
+  label_set labels{{"dynamo_namespace", st.ctx.rt->ns()},
+                   {"dynamo_component", st.ctx.name},
+                   {"instance", st.ctx.instance.to_string()}};
+  st.m_requests = &reg.get_counter("dynamo_component_router_requests_total",
+                                   "requests routed to a worker", labels);
+  st.m_rejected = &reg.get_counter("dynamo_component_router_rejected_total",
+                                   "requests rejected (no worker, draining)", labels);
+  st.m_decision = &reg.get_histogram("dynamo_router_overhead_scheduling_seconds",
+                                     "time to pick a worker", exponential_buckets(1e-7, 4, 10),
+                                     labels);
+  if (auto err = register_router(self))
+    return err;
+  if (auto err = watch_peers(st.ctx, st.ctx.targets_for<worker_api>(),
+                             caf::actor_cast<caf::actor>(self)))
+    return err;
+  st.life.start();
+  st.ctx.log->info("routing with policy '{}' to {}", st.policy->name(),
+                   fmt::join(st.ctx.targets_for<worker_api>(), ", "));
+  return caf::none;
+}
+
+router_actor::behavior_type router_behavior(router_pointer self, component_context ctx,
+                                            router_config cfg) {
+  self->state.ctx = std::move(ctx);
+  self->state.cfg = std::move(cfg);
+  if (auto err = init_router(self)) {
+    // CAF 0.17 typed behaviors cannot be empty: quit, and return the behavior unused.
+    self->state.ctx.log->error("cannot start: {}", describe(err));
+    self->quit(err);
+  }
+  return {
+    [self](generate_atom, generate_request& req,
+           token_sink_actor& sink) -> caf::result<generate_summary> {
+      auto& st = self->state;
+      if (!st.life.accepting()) {
+        st.m_rejected->inc();
+        ++st.rejected;
+        return make_error(errc::unavailable, "the router is shutting down");
+      }
+      if (st.workers.empty()) {
+        st.m_rejected->inc();
+        ++st.rejected;
+        return make_error(errc::unavailable, "no worker is available",
+                          fmt::format("router {} has no live worker", st.ctx.instance.to_string()));
+      }
+      auto t0 = clock::now();
+      auto index = st.policy->pick(st.load, req.tokens.size());
+      st.m_decision->observe(std::chrono::duration<double>(clock::now() - t0).count());
+      const auto& target = st.workers.entries()[index];
+      auto& load = st.load[index];
+      uint64_t tokens = req.tokens.size() + req.stop.max_tokens;
+      ++load.active_requests;
+      load.active_tokens += tokens;
+      st.routes[req.id] = route{target.instance, tokens};
+      ++st.routed;
+      st.m_requests->inc();
+      auto id = req.id;
+      auto promise = self->make_response_promise<generate_summary>();
+      self
+        ->request(target.handle, caf::infinite, generate_atom::value, std::move(req),
+                  std::move(sink))
+        .then(
+          [self, promise, id](generate_summary& summary) mutable {
+            release(self, id);
+            promise.deliver(std::move(summary));
+          },
+          [self, promise, id](caf::error& err) mutable {
+            release(self, id);
+            if (classify(err) == errc::disconnected)
+              err = make_error(errc::disconnected, "the worker serving the request went away",
+                               operator_detail(err));
+            promise.deliver(std::move(err));
+          });
+      return promise;
+    },
+    [self](cancel_atom, request_id id, cancel_kind kind) {
+      auto& st = self->state;
+      auto i = st.routes.find(id);
+      if (i == st.routes.end())
+        return;
+      for (const auto& w : st.workers.entries())
+        if (w.instance == i->second.worker)
+          self->send(w.handle, cancel_atom::value, id, kind);
+    },
+    [self](peer_atom, peer_change& change) {
+      auto& st = self->state;
+      if (auto err = st.workers.apply(change, st.ctx.rt->requests(), st.ctx.rt->ns(), "generate"))
+        st.ctx.log->warn("cannot reach worker {:016x}: {}", change.instance, describe(err));
+      sync_load(st);
+      st.ctx.log->info("worker {:016x} {} ({} live)", change.instance,
+                       change.up ? "joined" : "left", st.workers.size());
+    },
+    [self](stats_atom) {
+      auto& st = self->state;
+      router_stats s;
+      s.policy = std::string{st.policy->name()};
+      for (const auto& l : st.load) {
+        s.workers.push_back(l.instance.value);
+        s.active_requests.push_back(l.active_requests);
+      }
+      s.routed = st.routed;
+      s.rejected = st.rejected;
+      return s;
+    },
+    [self](drain_atom, uint32_t) -> caf::result<drain_report> {
+      auto& st = self->state;
+      if (!st.life.begin_drain())
+        return make_error(errc::invalid_request, "the router is already draining");
+      if (st.lease)
+        static_cast<void>(st.ctx.rt->discovery().revoke(*st.lease));
+      if (st.routes.empty()) {
+        st.life.finish_stop();
+        self->quit();
+        return drain_report{true, 0};
+      }
+      // In-flight requests finish when their workers answer; the workers' own drain bound
+      // limits how long that takes.
+      st.drain_promise = self->make_response_promise<drain_report>();
+      st.drain_pending = true;
+      return st.drain_promise;
+    },
+  };
+}
+
+} // namespace
+
+void router_config::bind(option_set& opts, const std::string& prefix) {
+  opts.add(policy, prefix + ".policy", "routing policy: round-robin, random or least-loaded",
+           "DYN_ROUTER_MODE");
+  opts.add(seed, prefix + ".seed", "seed of the random policy (0 = derived from instance id)");
+}
+
+caf::actor router::spawn(component_context& ctx, const config& cfg) {
+  return caf::actor_cast<caf::actor>(ctx.rt->system().spawn(router_behavior, ctx, cfg));
+}
+
+} // namespace dynamo::actors

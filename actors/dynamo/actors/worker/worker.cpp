@@ -1,0 +1,435 @@
+#include "dynamo/actors/worker/worker.hpp"
+
+#include "dynamo/actors/peers.hpp"
+
+#include "dynamo/config.hpp"
+#include "dynamo/error.hpp"
+#include "dynamo/lifecycle.hpp"
+#include "dynamo/metrics.hpp"
+#include "dynamo/mocker/mocker_engine.hpp"
+#include "dynamo/plane/discovery.hpp"
+#include "dynamo/plane/event.hpp"
+#include "dynamo/plane/request.hpp"
+#include "dynamo/runtime.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <unordered_map>
+
+namespace dynamo::actors {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+/// Below this, the next step is run by a plain message instead of a timer.
+constexpr auto min_timer_delay = std::chrono::microseconds{20};
+
+struct active_request {
+  token_sink_actor sink;
+  caf::typed_response_promise<generate_summary> promise;
+  uint32_t prompt_tokens = 0;
+  uint32_t cached_prompt_tokens = 0;
+  uint32_t completion_tokens = 0;
+  clock::time_point started;
+};
+
+struct worker_metrics {
+  counter* requests = nullptr;
+  gauge* inflight = nullptr;
+  histogram* duration = nullptr;
+  counter* cancellations = nullptr;
+  counter* errors = nullptr;
+  gauge* kv_total = nullptr;
+  gauge* kv_active = nullptr;
+  gauge* kv_cached = nullptr;
+  gauge* waiting = nullptr;
+};
+
+struct worker_state {
+  component_context ctx;
+  worker_config cfg;
+  std::shared_ptr<engine::engine> engine;
+  std::unordered_map<request_id, active_request> active;
+  bool stepping = false;
+  uint64_t step_seq = 0;
+  engine::step_result pending;
+  std::vector<engine::kv_event> kv_batch;
+  std::unique_ptr<event_publisher> publisher;
+  std::optional<lease_id> lease;
+  lifecycle life;
+  caf::typed_response_promise<drain_report> drain_promise;
+  bool drain_pending = false;
+  clock::time_point last_load_publish;
+  worker_metrics m;
+  static inline const char* name = "worker";
+};
+
+using worker_pointer = worker_actor::stateful_pointer<worker_state>;
+
+std::string encode_kv_batch(uint64_t worker, const std::vector<engine::kv_event>& events) {
+  auto arr = nlohmann::json::array();
+  for (const auto& ev : events) {
+    nlohmann::json j;
+    j["event_id"] = ev.event_id;
+    switch (ev.type) {
+      case engine::kv_event::kind::stored:
+        j["type"] = "stored";
+        j["block_hashes"] = ev.block_hashes;
+        j["token_hashes"] = ev.token_hashes;
+        if (ev.parent_hash)
+          j["parent_hash"] = *ev.parent_hash;
+        break;
+      case engine::kv_event::kind::removed:
+        j["type"] = "removed";
+        j["block_hashes"] = ev.block_hashes;
+        break;
+      case engine::kv_event::kind::cleared:
+        j["type"] = "cleared";
+        break;
+    }
+    arr.push_back(std::move(j));
+  }
+  nlohmann::json doc;
+  doc["worker_id"] = worker;
+  doc["events"] = std::move(arr);
+  return doc.dump();
+}
+
+std::string encode_load(uint64_t worker, const engine::engine_stats& s, size_t active) {
+  nlohmann::json j;
+  j["worker_id"] = worker;
+  j["kv_block_size"] = s.kv_block_size;
+  j["total_kv_blocks"] = s.total_kv_blocks;
+  j["active_kv_blocks"] = s.active_kv_blocks;
+  j["cached_kv_blocks"] = s.cached_kv_blocks;
+  j["waiting"] = s.waiting_sequences;
+  j["running"] = s.running_sequences;
+  j["prefill_tokens_pending"] = s.prefill_tokens_pending;
+  j["active_requests"] = active;
+  return j.dump();
+}
+
+void publish_load(worker_pointer self, bool force) {
+  auto& st = self->state;
+  auto now = clock::now();
+  if (!force && now - st.last_load_publish < st.cfg.load_interval)
+    return;
+  st.last_load_publish = now;
+  auto stats = st.engine->stats();
+  st.m.kv_active->set(static_cast<double>(stats.active_kv_blocks));
+  st.m.kv_cached->set(static_cast<double>(stats.cached_kv_blocks));
+  st.m.waiting->set(static_cast<double>(stats.waiting_sequences));
+  if (st.publisher) {
+    auto res = st.publisher->publish(load_subject(st.ctx.id()),
+                                     encode_load(st.ctx.instance.value, stats, st.active.size()));
+    if (!res)
+      st.ctx.log->warn("cannot publish load: {}", describe(res.error()));
+  }
+}
+
+void flush_kv_events(worker_pointer self) {
+  auto& st = self->state;
+  if (st.kv_batch.empty() || !st.publisher)
+    return;
+  auto res = st.publisher->publish(kv_events_subject(st.ctx.id()),
+                                   encode_kv_batch(st.ctx.instance.value, st.kv_batch));
+  if (!res)
+    st.ctx.log->warn("cannot publish {} KV event(s): {}", st.kv_batch.size(),
+                     describe(res.error()));
+  st.kv_batch.clear();
+}
+
+void finish_drain_if_idle(worker_pointer self) {
+  auto& st = self->state;
+  if (!st.drain_pending || !st.active.empty())
+    return;
+  st.drain_pending = false;
+  st.drain_promise.deliver(drain_report{true, 0});
+  st.life.finish_stop();
+  self->quit();
+}
+
+void complete(worker_pointer self, request_id id, active_request& req, engine::finish_reason why) {
+  auto& st = self->state;
+  auto elapsed = std::chrono::duration<double>(clock::now() - req.started).count();
+  st.m.duration->observe(elapsed);
+  st.m.inflight->dec();
+  generate_summary summary{st.ctx.instance.value, req.prompt_tokens, req.cached_prompt_tokens,
+                           req.completion_tokens, why};
+  self->send(req.sink, stream_end_atom::value, id);
+  req.promise.deliver(summary);
+}
+
+void schedule_step(worker_pointer self) {
+  auto& st = self->state;
+  if (st.stepping || !st.engine->has_work())
+    return;
+  st.stepping = true;
+  st.pending = st.engine->step();
+  auto seq = ++st.step_seq;
+  if (st.pending.delay < min_timer_delay)
+    self->send(self, step_atom::value, seq);
+  else
+    self->delayed_send(self, st.pending.delay, step_atom::value, seq);
+}
+
+void deliver_step(worker_pointer self) {
+  auto& st = self->state;
+  st.stepping = false;
+  auto outputs = std::move(st.pending.outputs);
+  st.pending.outputs.clear();
+  for (auto& out : outputs) {
+    auto i = st.active.find(out.id);
+    if (i == st.active.end())
+      continue; // cancelled while the step was in flight
+    auto& req = i->second;
+    req.prompt_tokens = out.prompt_tokens;
+    req.cached_prompt_tokens = out.cached_prompt_tokens;
+    req.completion_tokens += static_cast<uint32_t>(out.tokens.size());
+    if (out.finish == engine::finish_reason::error) {
+      st.m.errors->inc();
+      st.m.inflight->dec();
+      auto err = make_error(errc::invalid_request, "the request cannot be served by this worker",
+                            out.error_detail);
+      self->send(req.sink, stream_fail_atom::value, out.id, err);
+      req.promise.deliver(err);
+      st.active.erase(i);
+      continue;
+    }
+    if (!out.tokens.empty() || out.finish != engine::finish_reason::none) {
+      token_chunk chunk{std::move(out.tokens), out.finish, out.prompt_tokens,
+                        out.cached_prompt_tokens};
+      self->send(req.sink, stream_item_atom::value, out.id, std::move(chunk));
+    }
+    if (out.finish != engine::finish_reason::none) {
+      complete(self, out.id, req, out.finish);
+      st.active.erase(i);
+    }
+  }
+  flush_kv_events(self);
+  publish_load(self, !st.engine->has_work());
+  finish_drain_if_idle(self);
+  schedule_step(self);
+}
+
+void cancel_request(worker_pointer self, request_id id, cancel_kind kind) {
+  auto& st = self->state;
+  auto i = st.active.find(id);
+  if (i == st.active.end())
+    return;
+  st.engine->cancel(id);
+  st.m.cancellations->inc();
+  auto& req = i->second;
+  if (kind == cancel_kind::kill) {
+    st.m.inflight->dec();
+    auto err = make_error(errc::cancelled, "the request was cancelled");
+    self->send(req.sink, stream_fail_atom::value, id, err);
+    req.promise.deliver(err);
+  } else {
+    self->send(req.sink, stream_item_atom::value, id,
+               token_chunk{{}, engine::finish_reason::cancelled, req.prompt_tokens,
+                           req.cached_prompt_tokens});
+    complete(self, id, req, engine::finish_reason::cancelled);
+  }
+  st.active.erase(i);
+  flush_kv_events(self);
+  finish_drain_if_idle(self);
+}
+
+void init_metrics(worker_pointer self) {
+  auto& st = self->state;
+  auto& reg = st.ctx.rt->metrics();
+  label_set labels{{"dynamo_namespace", st.ctx.rt->ns()},
+                   {"dynamo_component", st.ctx.name},
+                   {"dynamo_endpoint", "generate"},
+                   {"instance", st.ctx.instance.to_string()}};
+  st.m.requests = &reg.get_counter("dynamo_component_requests_total",
+                                   "requests received by the endpoint", labels);
+  st.m.inflight = &reg.get_gauge("dynamo_component_inflight_requests",
+                                 "requests currently being processed", labels);
+  st.m.duration = &reg.get_histogram("dynamo_component_request_duration_seconds",
+                                     "time from admission to the last token",
+                                     latency_buckets_seconds(), labels);
+  st.m.cancellations = &reg.get_counter("dynamo_component_cancellation_total",
+                                        "requests cancelled by their caller", labels);
+  st.m.errors = &reg.get_counter("dynamo_component_errors_total",
+                                 "requests that failed in the worker", labels);
+  label_set kv_labels{{"dynamo_namespace", st.ctx.rt->ns()},
+                      {"dynamo_component", st.ctx.name},
+                      {"instance", st.ctx.instance.to_string()}};
+  st.m.kv_total = &reg.get_gauge("dynamo_component_kv_total_blocks", "KV blocks in the pool",
+                                 kv_labels);
+  st.m.kv_active = &reg.get_gauge("dynamo_component_kv_active_blocks",
+                                  "KV blocks held by running sequences", kv_labels);
+  st.m.kv_cached = &reg.get_gauge("dynamo_component_kv_cached_blocks",
+                                  "free KV blocks still holding reusable prefixes", kv_labels);
+  st.m.waiting = &reg.get_gauge("dynamo_component_waiting_requests",
+                                "requests queued in the engine", kv_labels);
+}
+
+caf::error register_worker(worker_pointer self) {
+  auto& st = self->state;
+  auto stats = st.engine->stats();
+  st.m.kv_total->set(static_cast<double>(stats.total_kv_blocks));
+  auto lease = announce(st.ctx, caf::actor_cast<caf::actor>(self), "generate",
+                        {
+                          {"endpoints", "generate"},
+                          {"interfaces", "worker,generate"},
+                          {"model", st.cfg.model},
+                          {"engine", st.engine->name()},
+                          {"kv_block_size", std::to_string(stats.kv_block_size)},
+                          {"total_kv_blocks", std::to_string(stats.total_kv_blocks)},
+                          {"max_num_seqs", std::to_string(stats.max_sequences)},
+                          {"hash_scheme", "xxh3-64:seed=1337"},
+                        });
+  if (!lease)
+    return std::move(lease.error());
+  st.lease = *lease;
+  return caf::none;
+}
+
+worker_actor::behavior_type worker_behavior(worker_pointer self, component_context ctx,
+                                            worker_config cfg,
+                                            std::shared_ptr<engine::engine> engine) {
+  auto& state = self->state;
+  state.ctx = std::move(ctx);
+  state.cfg = std::move(cfg);
+  state.engine = std::move(engine);
+  init_metrics(self);
+  state.engine->set_kv_event_sink(
+    [self](const engine::kv_event& ev) { self->state.kv_batch.push_back(ev); });
+  state.publisher = state.ctx.rt->events().make_publisher(state.ctx.instance.to_string());
+  if (auto err = register_worker(self)) {
+    // CAF 0.17 typed behaviors cannot be empty: quit, and return the behavior unused.
+    state.ctx.log->error("cannot register: {}", describe(err));
+    self->quit(err);
+  } else {
+    state.life.start();
+    publish_load(self, true);
+    state.ctx.log->info("serving model '{}' with engine '{}' ({} KV blocks of {} tokens)",
+                        state.cfg.model, state.engine->name(),
+                        state.engine->stats().total_kv_blocks, state.engine->stats().kv_block_size);
+  }
+  self->set_down_handler([self](const caf::down_msg& down) {
+    // A sink that terminated can no longer receive tokens: drop its requests.
+    std::vector<request_id> orphans;
+    for (const auto& [id, req] : self->state.active)
+      if (req.sink.address() == down.source)
+        orphans.push_back(id);
+    for (auto id : orphans)
+      cancel_request(self, id, cancel_kind::kill);
+  });
+  return {
+    [self](generate_atom, generate_request& req,
+           token_sink_actor& sink) -> caf::result<generate_summary> {
+      auto& st = self->state;
+      st.m.requests->inc();
+      if (!st.life.accepting())
+        return make_error(errc::unavailable, "the worker is shutting down");
+      if (!sink)
+        return make_error(errc::invalid_request, "generate request without a sink");
+      if (st.active.count(req.id) != 0)
+        return make_error(errc::invalid_request, "duplicate request id",
+                          fmt::format("request {:016x} is already running", req.id));
+      engine::sequence_request seq{req.id, std::move(req.tokens), req.sampling, req.stop};
+      if (auto err = st.engine->admit(std::move(seq)))
+        return err;
+      auto promise = self->make_response_promise<generate_summary>();
+      self->monitor(sink);
+      active_request entry;
+      entry.sink = std::move(sink);
+      entry.promise = promise;
+      entry.started = clock::now();
+      st.active.emplace(req.id, std::move(entry));
+      st.m.inflight->inc();
+      schedule_step(self);
+      return promise;
+    },
+    [self](cancel_atom, request_id id, cancel_kind kind) { cancel_request(self, id, kind); },
+    [self](step_atom, uint64_t seq) {
+      if (seq == self->state.step_seq && self->state.stepping)
+        deliver_step(self);
+    },
+    [self](drain_atom, uint32_t timeout_ms) -> caf::result<drain_report> {
+      auto& st = self->state;
+      if (!st.life.begin_drain())
+        return make_error(errc::invalid_request, "the worker is already draining");
+      // Leave discovery first so that routers stop sending, then finish what is in flight.
+      if (st.lease)
+        static_cast<void>(st.ctx.rt->discovery().revoke(*st.lease));
+      st.drain_promise = self->make_response_promise<drain_report>();
+      st.drain_pending = true;
+      self->delayed_send(self, std::chrono::milliseconds{timeout_ms}, drain_to_atom::value);
+      auto promise = st.drain_promise;
+      finish_drain_if_idle(self);
+      return promise;
+    },
+    [self](drain_to_atom) {
+      auto& st = self->state;
+      if (!st.drain_pending)
+        return;
+      auto abandoned = static_cast<uint32_t>(st.active.size());
+      std::vector<request_id> ids;
+      for (const auto& kv : st.active)
+        ids.push_back(kv.first);
+      st.drain_pending = false;
+      for (auto id : ids)
+        cancel_request(self, id, cancel_kind::kill);
+      st.drain_promise.deliver(drain_report{abandoned == 0, abandoned});
+      st.life.finish_stop();
+      self->quit();
+    },
+  };
+}
+
+} // namespace
+
+void worker_config::bind(option_set& opts, const std::string& prefix) {
+  opts.add(model, prefix + ".model", "model name served by this worker", "DYN_MODEL_NAME");
+  opts.add(load_interval, prefix + ".load-interval", "minimum gap between load publications");
+  opts.add(mocker.block_size, prefix + ".block-size", "tokens per KV block");
+  opts.add(mocker.total_kv_blocks, prefix + ".num-gpu-blocks", "KV blocks in the pool");
+  opts.add(mocker.max_num_seqs, prefix + ".max-num-seqs", "most sequences running at once");
+  opts.add(mocker.max_num_batched_tokens, prefix + ".max-num-batched-tokens",
+           "token budget of one engine step");
+  opts.add(mocker.enable_prefix_caching, prefix + ".enable-prefix-caching",
+           "reuse cached KV blocks by prefix hash");
+  opts.add(mocker.enable_chunked_prefill, prefix + ".enable-chunked-prefill",
+           "split long prefills across steps");
+  opts.add(mocker.speedup_ratio, prefix + ".speedup-ratio",
+           "divide the simulated step durations by this", "DYN_MOCKER_SPEEDUP");
+  opts.add(mocker.max_model_len, prefix + ".max-model-len", "most prompt + generated tokens");
+  opts.add(mocker.max_waiting, prefix + ".max-waiting", "engine queue bound (then overloaded)");
+}
+
+std::string kv_events_subject(const component_id& component) {
+  return component.ns + '.' + component.component + ".kv_events";
+}
+
+std::string load_subject(const component_id& component) {
+  return component.ns + '.' + component.component + ".load";
+}
+
+worker_actor spawn_worker(component_context& ctx, const worker_config& cfg,
+                          std::unique_ptr<engine::engine> engine) {
+  std::shared_ptr<engine::engine> shared{std::move(engine)};
+  return ctx.rt->system().spawn(worker_behavior, ctx, cfg, shared);
+}
+
+caf::actor mocker_worker::spawn(component_context& ctx, const config& cfg) {
+  if (auto err = mocker::validate(cfg.mocker)) {
+    ctx.log->error("invalid mocker configuration: {}", describe(err));
+    return {};
+  }
+  // Tokens depend on the request only (not on the worker), so every replica answers alike.
+  auto engine = std::make_unique<mocker::mocker_engine>(cfg.mocker, ctx.log);
+  return caf::actor_cast<caf::actor>(spawn_worker(ctx, cfg, std::move(engine)));
+}
+
+} // namespace dynamo::actors

@@ -1,0 +1,72 @@
+#include "dynamo/mocker/mocker_engine.hpp"
+
+#include "dynamo/error.hpp"
+
+namespace dynamo::mocker {
+
+mocker_engine::mocker_engine(mocker_config cfg, logger_ptr log)
+  : cfg_(std::move(cfg)),
+    log_(log ? std::move(log) : default_logger("mocker")),
+    scheduler_(cfg_, log_),
+    timing_(cfg_.speedup_ratio),
+    kv_capacity_tokens_(static_cast<double>(cfg_.total_kv_blocks) * cfg_.block_size) {
+  log_->info("mocker engine: {} KV blocks of {} tokens, max {} sequences, {} batched tokens, "
+             "prefix caching {}, chunked prefill {}, speedup x{}",
+             cfg_.total_kv_blocks, cfg_.block_size, cfg_.max_num_seqs,
+             cfg_.max_num_batched_tokens, cfg_.enable_prefix_caching ? "on" : "off",
+             cfg_.enable_chunked_prefill ? "on" : "off", cfg_.speedup_ratio);
+}
+
+caf::expected<std::unique_ptr<mocker_engine>> mocker_engine::make(mocker_config cfg,
+                                                                  logger_ptr log) {
+  if (auto err = validate(cfg))
+    return err;
+  return std::make_unique<mocker_engine>(std::move(cfg), std::move(log));
+}
+
+std::string mocker_engine::name() const {
+  return "mocker";
+}
+
+caf::error mocker_engine::admit(dynamo::engine::sequence_request req) {
+  return scheduler_.admit(std::move(req));
+}
+
+bool mocker_engine::cancel(dynamo::engine::request_id id) {
+  return scheduler_.cancel(id);
+}
+
+bool mocker_engine::has_work() const {
+  return scheduler_.has_work();
+}
+
+dynamo::engine::step_result mocker_engine::step() {
+  dynamo::engine::step_result result;
+  const auto& batch = scheduler_.schedule();
+  result.delay = timing_.step_delay(batch.prefill_tokens, batch.decode_sequences,
+                                    static_cast<double>(batch.kv_tokens) / kv_capacity_tokens_);
+  result.outputs.reserve(batch.work.size());
+  scheduler_.complete(result.outputs);
+  return result;
+}
+
+dynamo::engine::engine_stats mocker_engine::stats() const {
+  const auto& kv = scheduler_.kv();
+  dynamo::engine::engine_stats s;
+  s.kv_block_size = cfg_.block_size;
+  s.total_kv_blocks = kv.total_blocks();
+  s.active_kv_blocks = kv.active_blocks();
+  s.cached_kv_blocks = kv.inactive_blocks();
+  s.waiting_sequences = scheduler_.waiting_count();
+  s.running_sequences = scheduler_.running_count();
+  s.prefill_tokens_pending = scheduler_.prefill_tokens_pending();
+  s.max_sequences = cfg_.max_num_seqs;
+  s.max_batched_tokens = cfg_.max_num_batched_tokens;
+  return s;
+}
+
+void mocker_engine::set_kv_event_sink(dynamo::engine::kv_event_sink sink) {
+  scheduler_.set_kv_event_sink(std::move(sink));
+}
+
+} // namespace dynamo::mocker

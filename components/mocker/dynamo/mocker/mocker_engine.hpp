@@ -1,0 +1,64 @@
+// The mocker: an inference engine that schedules and caches like a real one but computes
+// nothing. Each step reports how long the real step would have taken.
+#pragma once
+
+#include "dynamo/engine/engine.hpp"
+#include "dynamo/log.hpp"
+#include "dynamo/mocker/mocker_config.hpp"
+#include "dynamo/mocker/scheduler.hpp"
+#include "dynamo/mocker/timing_model.hpp"
+
+#include <caf/expected.hpp>
+
+#include <memory>
+#include <string>
+
+namespace dynamo::mocker {
+
+/// Simulated engine: vLLM-like scheduling over a paged, prefix-cached KV pool, deterministic
+/// output tokens and a latency model. Single-threaded like every engine.
+class mocker_engine final : public engine::engine {
+public:
+  /// Precondition: validate(cfg) passes (on_internal_error otherwise; use make() for config
+  /// that comes from outside). A null `log` falls back to default_logger("mocker").
+  mocker_engine(mocker_config cfg, logger_ptr log);
+
+  /// Validates `cfg` and builds an engine; invalid_request naming the bad field otherwise.
+  static caf::expected<std::unique_ptr<mocker_engine>> make(mocker_config cfg, logger_ptr log);
+
+  /// "mocker".
+  std::string name() const override;
+
+  /// See engine::admit.
+  caf::error admit(dynamo::engine::sequence_request req) override;
+
+  /// See engine::cancel.
+  bool cancel(dynamo::engine::request_id id) override;
+
+  /// See engine::has_work.
+  bool has_work() const override;
+
+  /// Plans and applies one step; delay is the simulated step time divided by speedup_ratio.
+  dynamo::engine::step_result step() override;
+
+  /// See engine::stats.
+  dynamo::engine::engine_stats stats() const override;
+
+  /// See engine::set_kv_event_sink.
+  void set_kv_event_sink(dynamo::engine::kv_event_sink sink) override;
+
+  /// The configuration in use.
+  const mocker_config& config() const noexcept { return cfg_; }
+
+  /// Preemptions since construction.
+  uint64_t preemptions() const noexcept { return scheduler_.preemptions(); }
+
+private:
+  mocker_config cfg_;
+  logger_ptr log_;
+  scheduler scheduler_;
+  timing_model timing_;
+  double kv_capacity_tokens_;
+};
+
+} // namespace dynamo::mocker

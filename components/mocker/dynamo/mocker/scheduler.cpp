@@ -1,0 +1,282 @@
+#include "dynamo/mocker/scheduler.hpp"
+
+#include "dynamo/error.hpp"
+#include "dynamo/mocker/output_tokens.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <optional>
+#include <span>
+
+namespace dynamo::mocker {
+
+namespace {
+
+caf::error invalid(std::string message) {
+  return make_error(errc::invalid_request, std::move(message));
+}
+
+const mocker_config& checked(const mocker_config& cfg) {
+  if (auto err = validate(cfg))
+    on_internal_error("mocker scheduler: invalid config: " + describe(err));
+  return cfg;
+}
+
+} // namespace
+
+scheduler::scheduler(const mocker_config& cfg, logger_ptr log)
+  : cfg_(checked(cfg)),
+    log_(log ? std::move(log) : default_logger("mocker")),
+    kv_(cfg.total_kv_blocks, cfg.enable_prefix_caching),
+    watermark_blocks_(static_cast<uint64_t>(cfg.admission_watermark
+                                            * static_cast<double>(cfg.total_kv_blocks))) {
+  sequences_.reserve(size_t{cfg.max_waiting} + cfg.max_num_seqs);
+  running_.reserve(cfg.max_num_seqs);
+  batch_.work.reserve(cfg.max_num_seqs);
+}
+
+uint64_t scheduler::blocks_for(uint64_t tokens) const noexcept {
+  return (tokens + cfg_.block_size - 1) / cfg_.block_size;
+}
+
+caf::error scheduler::admit(engine::sequence_request req) {
+  if (req.prompt.empty())
+    return invalid("the prompt must not be empty");
+  if (req.stop.max_tokens == 0)
+    return invalid("max_tokens must be at least 1");
+  if (sequences_.contains(req.id))
+    return invalid(fmt::format("request id {} is already in use", req.id));
+  const uint64_t total_len = uint64_t{req.prompt.size()} + req.stop.max_tokens;
+  if (total_len > cfg_.max_model_len)
+    return invalid(fmt::format("prompt ({} tokens) plus max_tokens ({}) exceeds the maximum "
+                               "context length of {} tokens",
+                               req.prompt.size(), req.stop.max_tokens, cfg_.max_model_len));
+  // The last sampled token is never computed, so a sequence holds at most total_len - 1 tokens.
+  const uint64_t blocks_needed = blocks_for(total_len - 1);
+  if (blocks_needed > cfg_.total_kv_blocks)
+    return invalid(fmt::format("the request needs {} KV blocks but the cache holds only {}",
+                               blocks_needed, cfg_.total_kv_blocks));
+  if (waiting_.size() >= cfg_.max_waiting)
+    return make_error(errc::overloaded, "the engine's waiting queue is full",
+                      fmt::format("mocker: {} sequences waiting", waiting_.size()));
+  const auto id = req.id;
+  const bool stop_on_eos = cfg_.eos_token_id && !req.stop.ignore_eos;
+  const auto seed = token_stream_seed(req, cfg_.seed);
+  auto seq = std::make_unique<sequence>(std::move(req), cfg_.block_size, seed);
+  if (stop_on_eos)
+    seq->stop_tokens.push_back(*cfg_.eos_token_id);
+  pending_prefill_ += seq->pending_prefill();
+  waiting_.push_back(seq.get());
+  sequences_.emplace(id, std::move(seq));
+  log_->debug("admitted request {} ({} prompt tokens)", id, waiting_.back()->prompt_len);
+  return {};
+}
+
+bool scheduler::cancel(engine::request_id id) {
+  auto i = sequences_.find(id);
+  if (i == sequences_.end())
+    return false;
+  auto* seq = i->second.get();
+  if (seq->phase == sequence_phase::waiting) {
+    waiting_.erase(std::find(waiting_.begin(), waiting_.end(), seq));
+  } else {
+    running_.erase(std::find(running_.begin(), running_.end(), seq));
+  }
+  drop(*seq);
+  log_->debug("cancelled request {}", id);
+  return true;
+}
+
+void scheduler::drop(sequence& seq) {
+  pending_prefill_ -= seq.pending_prefill();
+  kv_tokens_ -= seq.computed;
+  kv_.release(seq.blocks);
+  seq.blocks.clear();
+  sequences_.erase(seq.id);
+}
+
+const step_batch& scheduler::schedule() {
+  batch_.work.clear();
+  batch_.prefill_tokens = 0;
+  batch_.decode_sequences = 0;
+  batch_.preempted = 0;
+  uint32_t budget = cfg_.max_num_batched_tokens;
+  uint64_t scheduled_tokens = 0;
+  // 1. One decode token per decoding sequence, in admission order. Sequences behind the current
+  // one may be preempted to make room; the current one never runs ahead of older ones.
+  for (size_t i = 0; i < running_.size() && budget > 0; ++i) {
+    auto* seq = running_[i];
+    if (seq->phase != sequence_phase::decoding)
+      continue;
+    if (!reserve_decode_slot(*seq))
+      break;
+    batch_.work.push_back({seq, 1, false});
+    ++batch_.decode_sequences;
+    --budget;
+    ++scheduled_tokens;
+  }
+  // 2. Continue prefills already running (their blocks were allocated at admission).
+  for (auto* seq : running_) {
+    if (budget == 0)
+      break;
+    if (seq->phase != sequence_phase::prefilling)
+      continue;
+    const uint32_t remaining = seq->prefill_target - seq->computed;
+    if (!cfg_.enable_chunked_prefill && remaining > budget)
+      continue;
+    const uint32_t chunk = std::min(remaining, budget);
+    batch_.work.push_back({seq, chunk, true});
+    batch_.prefill_tokens += chunk;
+    pending_prefill_ -= chunk;
+    budget -= chunk;
+    scheduled_tokens += chunk;
+  }
+  // 3. Admit from the head of the waiting queue (FIFO, no overtaking). Skipped after a
+  // preemption: admitting now would only preempt again on the next decode.
+  if (batch_.preempted == 0) {
+    while (budget > 0 && !waiting_.empty() && running_.size() < cfg_.max_num_seqs) {
+      const uint32_t before = budget;
+      if (!try_admit_head(budget))
+        break;
+      scheduled_tokens += before - budget;
+    }
+  }
+  batch_.kv_tokens = kv_tokens_ + scheduled_tokens;
+  return batch_;
+}
+
+bool scheduler::reserve_decode_slot(sequence& seq) {
+  const uint64_t needed = blocks_for(uint64_t{seq.computed} + 1) - seq.blocks.size();
+  if (needed == 0)
+    return true;
+  while (!kv_.allocate(static_cast<uint32_t>(needed), seq.blocks)) {
+    auto* victim = running_.back();
+    preempt_last();
+    if (victim == &seq)
+      return false;
+  }
+  return true;
+}
+
+void scheduler::preempt_last() {
+  auto* seq = running_.back();
+  running_.pop_back();
+  pending_prefill_ -= seq->pending_prefill();
+  kv_tokens_ -= seq->computed;
+  kv_.release(seq->blocks);
+  seq->blocks.clear();
+  seq->computed = 0;
+  seq->registered = 0;
+  seq->prefill_target = 0;
+  seq->phase = sequence_phase::waiting;
+  pending_prefill_ += seq->pending_prefill();
+  waiting_.push_front(seq);
+  ++batch_.preempted;
+  ++preemptions_;
+  log_->debug("preempted request {} ({} tokens to recompute, {} blocks available)", seq->id,
+              seq->tokens.size(), kv_.available_blocks());
+}
+
+bool scheduler::try_admit_head(uint32_t& budget) {
+  auto* seq = waiting_.front();
+  const auto n = static_cast<uint32_t>(seq->tokens.size());
+  // At least one token must be computed to sample from, so a fully cached sequence still
+  // recomputes its last block.
+  const size_t max_hit_blocks = std::min<size_t>((n - 1) / cfg_.block_size,
+                                                 seq->sequence_hashes.size());
+  const auto hit = kv_.match_prefix(std::span{seq->sequence_hashes}.first(max_hit_blocks));
+  const uint32_t hit_tokens = hit.blocks * cfg_.block_size;
+  const uint32_t remaining = n - hit_tokens;
+  if (!cfg_.enable_chunked_prefill && remaining > budget)
+    return false;
+  const uint64_t new_blocks = blocks_for(n) - hit.blocks;
+  const uint64_t reserve = running_.empty() ? 0 : watermark_blocks_;
+  if (new_blocks + hit.inactive + reserve > kv_.available_blocks())
+    return false;
+  waiting_.pop_front();
+  pending_prefill_ -= seq->pending_prefill();
+  for (uint32_t i = 0; i < hit.blocks; ++i)
+    seq->blocks.push_back(kv_.acquire_cached(seq->sequence_hashes[i]));
+  if (!kv_.allocate(static_cast<uint32_t>(new_blocks), seq->blocks))
+    on_internal_error("mocker scheduler: admission allocation failed after a capacity check");
+  seq->phase = sequence_phase::prefilling;
+  seq->computed = hit_tokens;
+  seq->registered = hit.blocks;
+  seq->prefill_target = n;
+  if (seq->generated == 0)
+    seq->cached_prompt_tokens = std::min(hit_tokens, seq->prompt_len);
+  kv_tokens_ += hit_tokens;
+  running_.push_back(seq);
+  const uint32_t chunk = std::min(remaining, budget);
+  pending_prefill_ += seq->pending_prefill() - chunk;
+  batch_.work.push_back({seq, chunk, true});
+  batch_.prefill_tokens += chunk;
+  budget -= chunk;
+  return true;
+}
+
+void scheduler::complete(std::vector<engine::sequence_output>& out) {
+  bool any_finished = false;
+  for (const auto& work : batch_.work) {
+    auto& seq = *work.seq;
+    seq.computed += work.tokens;
+    kv_tokens_ += work.tokens;
+    register_computed(seq);
+    if (work.prefill) {
+      if (seq.computed < seq.prefill_target)
+        continue;
+      seq.phase = sequence_phase::decoding;
+      seq.prefill_target = 0;
+    }
+    sample(seq, out);
+    any_finished |= seq.phase == sequence_phase::finished;
+  }
+  batch_.work.clear();
+  if (!any_finished)
+    return;
+  std::erase_if(running_, [this](sequence* seq) {
+    if (seq->phase != sequence_phase::finished)
+      return false;
+    drop(*seq);
+    return true;
+  });
+}
+
+void scheduler::register_computed(sequence& seq) {
+  if (!kv_.prefix_caching())
+    return;
+  const uint32_t full = seq.computed / cfg_.block_size;
+  if (full <= seq.registered)
+    return;
+  const size_t first = seq.registered;
+  const size_t count = full - first;
+  std::optional<uint64_t> parent;
+  if (first > 0)
+    parent = seq.sequence_hashes[first - 1];
+  kv_.register_blocks(std::span{seq.blocks}.subspan(first, count),
+                      std::span{seq.sequence_hashes}.subspan(first, count),
+                      std::span{seq.local_hashes}.subspan(first, count), parent);
+  seq.registered = full;
+}
+
+void scheduler::sample(sequence& seq, std::vector<engine::sequence_output>& out) {
+  const auto token = output_token(seq.stream_seed, seq.generated, cfg_.token_min, cfg_.token_max);
+  ++seq.generated;
+  auto& output = out.emplace_back();
+  output.id = seq.id;
+  output.prompt_tokens = seq.prompt_len;
+  output.cached_prompt_tokens = seq.cached_prompt_tokens;
+  if (seq.is_stop(token)) {
+    output.finish = engine::finish_reason::stop;
+  } else {
+    output.tokens.push_back(token);
+    seq.append_token(token);
+    if (seq.generated >= seq.max_tokens)
+      output.finish = engine::finish_reason::length;
+  }
+  if (output.finish != engine::finish_reason::none)
+    seq.phase = sequence_phase::finished;
+}
+
+} // namespace dynamo::mocker

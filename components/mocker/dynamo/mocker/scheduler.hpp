@@ -1,0 +1,111 @@
+// The mocker's continuous-batching scheduler, modelled on vLLM: a FIFO waiting queue, a running
+// set in admission order, a per-step token budget, chunked prefill, prefix-cache-aware admission
+// and LIFO preemption with recompute when decode runs out of KV blocks.
+#pragma once
+
+#include "dynamo/engine/types.hpp"
+#include "dynamo/log.hpp"
+#include "dynamo/mocker/kv_block_manager.hpp"
+#include "dynamo/mocker/mocker_config.hpp"
+#include "dynamo/mocker/sequence.hpp"
+
+#include <caf/error.hpp>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+namespace dynamo::mocker {
+
+/// Work given to one sequence in one step.
+struct scheduled_work {
+  sequence* seq = nullptr;  ///< Borrowed from the scheduler; valid until the next schedule().
+  uint32_t tokens = 0;      ///< Tokens computed for it this step.
+  bool prefill = false;     ///< A prefill chunk (true) or a decode token (false).
+};
+
+/// The plan of one step.
+struct step_batch {
+  std::vector<scheduled_work> work;  ///< Decodes first, then prefill chunks.
+  uint64_t prefill_tokens = 0;       ///< Uncached tokens prefilled this step.
+  uint32_t decode_sequences = 0;     ///< Sequences decoding one token this step.
+  uint64_t kv_tokens = 0;            ///< KV tokens held by running sequences during the step.
+  uint32_t preempted = 0;            ///< Sequences preempted while planning this step.
+};
+
+/// Continuous-batching scheduler over a kv_block_manager it owns. Single-threaded: owned by one
+/// engine and called from its thread only.
+class scheduler {
+public:
+  /// Precondition: validate(cfg) passed (on_internal_error otherwise). A null `log` falls back
+  /// to default_logger("mocker").
+  scheduler(const mocker_config& cfg, logger_ptr log);
+
+  /// Queues a request at the back of the waiting queue. Errors: invalid_request (empty prompt,
+  /// max_tokens 0, duplicate id, prompt + max_tokens > max_model_len, more KV blocks than the
+  /// pool holds), overloaded (max_waiting sequences already wait).
+  caf::error admit(engine::sequence_request req);
+
+  /// Drops a waiting or running sequence and frees its blocks at once; false if unknown.
+  bool cancel(engine::request_id id);
+
+  /// True while some sequence is waiting or running.
+  bool has_work() const noexcept { return !sequences_.empty(); }
+
+  /// Plans the next step: allocates blocks, preempts if needed, admits from waiting. The result
+  /// stays valid until complete() or the next schedule(); call complete() before anything else.
+  const step_batch& schedule();
+
+  /// Applies the planned step: advances computed tokens, registers newly full blocks, samples
+  /// one token for every sequence whose prefill completed or that decoded, appends one output
+  /// per sampled token to `out`, and drops finished sequences (their blocks are released
+  /// tail-first).
+  void complete(std::vector<engine::sequence_output>& out);
+
+  /// The block pool (for statistics and tests).
+  const kv_block_manager& kv() const noexcept { return kv_; }
+
+  /// Installs the receiver of KV events.
+  void set_kv_event_sink(engine::kv_event_sink sink) { kv_.set_event_sink(std::move(sink)); }
+
+  /// Sequences waiting (new and preempted).
+  uint32_t waiting_count() const noexcept { return static_cast<uint32_t>(waiting_.size()); }
+
+  /// Sequences running (prefilling or decoding).
+  uint32_t running_count() const noexcept { return static_cast<uint32_t>(running_.size()); }
+
+  /// Tokens still to prefill over all waiting and prefilling sequences (waiting sequences count
+  /// every token: their cache hits are only known at admission).
+  uint64_t prefill_tokens_pending() const noexcept { return pending_prefill_; }
+
+  /// KV tokens computed and held by running sequences.
+  uint64_t kv_tokens() const noexcept { return kv_tokens_; }
+
+  /// Preemptions since construction.
+  uint64_t preemptions() const noexcept { return preemptions_; }
+
+private:
+  uint64_t blocks_for(uint64_t tokens) const noexcept;
+  bool reserve_decode_slot(sequence& seq);
+  void preempt_last();
+  bool try_admit_head(uint32_t& budget);
+  void register_computed(sequence& seq);
+  void sample(sequence& seq, std::vector<engine::sequence_output>& out);
+  void drop(sequence& seq);
+
+  mocker_config cfg_;
+  logger_ptr log_;
+  kv_block_manager kv_;
+  uint64_t watermark_blocks_;
+  std::unordered_map<engine::request_id, std::unique_ptr<sequence>> sequences_;
+  std::deque<sequence*> waiting_;
+  std::vector<sequence*> running_;  // admission order; the back is preempted first
+  step_batch batch_;
+  uint64_t pending_prefill_ = 0;
+  uint64_t kv_tokens_ = 0;
+  uint64_t preemptions_ = 0;
+};
+
+} // namespace dynamo::mocker

@@ -1,0 +1,310 @@
+#include "dynamo/mocker/scheduler.hpp"
+
+#include "dynamo/error.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <numeric>
+
+namespace dynamo::mocker {
+namespace {
+
+using engine::finish_reason;
+using engine::sequence_output;
+using engine::sequence_request;
+using engine::token_id;
+
+constexpr int max_steps = 100000;
+
+mocker_config small_config() {
+  mocker_config cfg;
+  cfg.block_size = 4;
+  cfg.total_kv_blocks = 64;
+  cfg.max_num_seqs = 8;
+  cfg.max_num_batched_tokens = 32;
+  cfg.max_model_len = 256;
+  cfg.admission_watermark = 0.0;
+  return cfg;
+}
+
+sequence_request make_request(engine::request_id id, uint32_t prompt_len, uint32_t max_tokens,
+                              token_id first = 1) {
+  sequence_request req;
+  req.id = id;
+  req.prompt.resize(prompt_len);
+  std::iota(req.prompt.begin(), req.prompt.end(), first);
+  req.stop.max_tokens = max_tokens;
+  return req;
+}
+
+uint32_t batch_tokens(const step_batch& batch) {
+  uint32_t total = 0;
+  for (const auto& w : batch.work)
+    total += w.tokens;
+  return total;
+}
+
+// Drives the scheduler until it is idle, checking the budget and sequence limit every step.
+// Returns the tokens produced per request and their finish reasons.
+struct run_result {
+  std::map<engine::request_id, std::vector<token_id>> tokens;
+  std::map<engine::request_id, finish_reason> finish;
+  int steps = 0;
+};
+
+run_result drain(scheduler& s, const mocker_config& cfg) {
+  run_result result;
+  std::vector<sequence_output> out;
+  while (s.has_work()) {
+    if (++result.steps > max_steps) {
+      ADD_FAILURE() << "scheduler did not drain within " << max_steps
+                    << " steps: expected every request to finish (deadlock?)";
+      break;
+    }
+    const auto& batch = s.schedule();
+    EXPECT_LE(batch_tokens(batch), cfg.max_num_batched_tokens) << "step " << result.steps;
+    EXPECT_LE(s.running_count(), cfg.max_num_seqs) << "step " << result.steps;
+    out.clear();
+    s.complete(out);
+    for (auto& o : out) {
+      EXPECT_EQ(result.finish.count(o.id), 0u) << "output after finish for " << o.id;
+      auto& toks = result.tokens[o.id];
+      toks.insert(toks.end(), o.tokens.begin(), o.tokens.end());
+      if (o.finish != finish_reason::none)
+        result.finish[o.id] = o.finish;
+    }
+  }
+  return result;
+}
+
+TEST(scheduler, chunked_prefill_splits_a_long_prompt_within_the_budget) {
+  auto cfg = small_config();
+  scheduler s{cfg, nullptr};
+  ASSERT_FALSE(s.admit(make_request(1, 100, 2)));
+  EXPECT_EQ(s.prefill_tokens_pending(), 100u);
+  std::vector<uint32_t> chunks;
+  std::vector<sequence_output> out;
+  while (out.empty()) {
+    ASSERT_LT(chunks.size(), 10u) << "expected the prefill to complete within 4 steps";
+    const auto& batch = s.schedule();
+    ASSERT_EQ(batch.work.size(), 1u);
+    EXPECT_TRUE(batch.work[0].prefill);
+    EXPECT_EQ(batch.prefill_tokens, batch.work[0].tokens);
+    chunks.push_back(batch.work[0].tokens);
+    s.complete(out);
+  }
+  EXPECT_THAT(chunks, ::testing::ElementsAre(32u, 32u, 32u, 4u));
+  ASSERT_EQ(out.size(), 1u) << "the first token comes with the last chunk";
+  EXPECT_EQ(out[0].tokens.size(), 1u);
+  EXPECT_EQ(out[0].prompt_tokens, 100u);
+  EXPECT_EQ(s.prefill_tokens_pending(), 0u);
+  EXPECT_EQ(s.kv_tokens(), 100u);
+}
+
+TEST(scheduler, decodes_go_first_and_prefill_takes_the_rest_of_the_budget) {
+  auto cfg = small_config();
+  scheduler s{cfg, nullptr};
+  ASSERT_FALSE(s.admit(make_request(1, 8, 50)));
+  std::vector<sequence_output> out;
+  s.schedule();
+  s.complete(out);  // request 1 prefilled; now decoding
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_FALSE(s.admit(make_request(2, 200, 1, 1000)));
+  const auto& batch = s.schedule();
+  ASSERT_EQ(batch.work.size(), 2u);
+  EXPECT_FALSE(batch.work[0].prefill);
+  EXPECT_EQ(batch.work[0].seq->id, 1u);
+  EXPECT_EQ(batch.work[0].tokens, 1u);
+  EXPECT_TRUE(batch.work[1].prefill);
+  EXPECT_EQ(batch.work[1].tokens, 31u);
+  EXPECT_EQ(batch.decode_sequences, 1u);
+  EXPECT_EQ(batch.prefill_tokens, 31u);
+  out.clear();
+  s.complete(out);
+}
+
+TEST(scheduler, without_chunking_a_prefill_waits_for_a_whole_budget) {
+  auto cfg = small_config();
+  cfg.enable_chunked_prefill = false;
+  cfg.max_num_batched_tokens = 64;
+  cfg.max_model_len = 64;
+  scheduler s{cfg, nullptr};
+  ASSERT_FALSE(s.admit(make_request(1, 40, 4)));
+  ASSERT_FALSE(s.admit(make_request(2, 40, 4, 500)));
+  const auto& first = s.schedule();
+  ASSERT_EQ(first.work.size(), 1u) << "the second prompt does not fit in the remaining 24 tokens";
+  EXPECT_EQ(first.work[0].tokens, 40u);
+  std::vector<sequence_output> out;
+  s.complete(out);
+  EXPECT_EQ(s.waiting_count(), 1u);
+  auto result = drain(s, cfg);
+  EXPECT_EQ(result.finish.size(), 2u);
+}
+
+TEST(scheduler, max_num_seqs_bounds_the_running_set) {
+  auto cfg = small_config();
+  cfg.max_num_seqs = 3;
+  scheduler s{cfg, nullptr};
+  for (engine::request_id id = 1; id <= 10; ++id)
+    ASSERT_FALSE(s.admit(make_request(id, 5, 6, static_cast<token_id>(id * 100))));
+  s.schedule();
+  EXPECT_EQ(s.running_count(), 3u);
+  EXPECT_EQ(s.waiting_count(), 7u);
+  std::vector<sequence_output> out;
+  s.complete(out);
+  auto result = drain(s, cfg);
+  ASSERT_EQ(result.finish.size(), 10u);
+  for (auto& [id, reason] : result.finish) {
+    EXPECT_EQ(reason, finish_reason::length) << id;
+    EXPECT_EQ(result.tokens[id].size() + (id <= 3 ? 1u : 0u), 6u) << id;
+  }
+}
+
+TEST(scheduler, repeated_prompt_hits_the_prefix_cache_and_allocates_fewer_blocks) {
+  auto cfg = small_config();
+  scheduler s{cfg, nullptr};
+  ASSERT_FALSE(s.admit(make_request(1, 18, 2)));
+  auto first = drain(s, cfg);
+  ASSERT_EQ(first.finish.size(), 1u);
+  EXPECT_EQ(s.kv().active_blocks(), 0u);
+  EXPECT_EQ(s.kv().inactive_blocks(), 4u) << "the prompt's four full blocks stay cached";
+  const auto free_before = s.kv().free_blocks();
+
+  ASSERT_FALSE(s.admit(make_request(2, 18, 2)));
+  const auto& batch = s.schedule();
+  ASSERT_EQ(batch.work.size(), 1u);
+  EXPECT_EQ(batch.prefill_tokens, 2u) << "only the partial block is prefilled";
+  EXPECT_EQ(batch.work[0].seq->cached_prompt_tokens, 16u);
+  EXPECT_EQ(s.kv().active_blocks(), 5u);
+  EXPECT_EQ(free_before - s.kv().free_blocks(), 1u) << "one fresh block, four reused";
+  std::vector<sequence_output> out;
+  s.complete(out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].cached_prompt_tokens, 16u);
+  EXPECT_EQ(out[0].prompt_tokens, 18u);
+}
+
+TEST(scheduler, a_fully_cached_prompt_still_computes_its_last_block) {
+  auto cfg = small_config();
+  scheduler s{cfg, nullptr};
+  ASSERT_FALSE(s.admit(make_request(1, 16, 1)));
+  drain(s, cfg);
+  ASSERT_FALSE(s.admit(make_request(2, 16, 1)));
+  const auto& batch = s.schedule();
+  ASSERT_EQ(batch.work.size(), 1u);
+  EXPECT_EQ(batch.work[0].tokens, 4u);
+  EXPECT_EQ(batch.work[0].seq->cached_prompt_tokens, 12u);
+  std::vector<sequence_output> out;
+  s.complete(out);
+}
+
+TEST(scheduler, exhausted_pool_preempts_lifo_and_every_request_finishes) {
+  auto cfg = small_config();
+  cfg.total_kv_blocks = 8;
+  scheduler s{cfg, nullptr};
+  // Each request eventually needs (8 + 20 - 1) / 4 -> 7 blocks; all three start with 2.
+  for (engine::request_id id = 1; id <= 3; ++id)
+    ASSERT_FALSE(s.admit(make_request(id, 8, 20, static_cast<token_id>(id * 1000))));
+  auto result = drain(s, cfg);
+  EXPECT_GT(s.preemptions(), 0u);
+  ASSERT_EQ(result.finish.size(), 3u);
+  for (auto& [id, reason] : result.finish) {
+    EXPECT_EQ(reason, finish_reason::length) << id;
+    EXPECT_EQ(result.tokens[id].size(), 20u) << id;
+  }
+  EXPECT_EQ(s.kv().active_blocks(), 0u);
+  EXPECT_EQ(s.kv_tokens(), 0u);
+  EXPECT_EQ(s.prefill_tokens_pending(), 0u);
+
+  // Preemption and recompute do not change what is generated.
+  auto big = cfg;
+  big.total_kv_blocks = 64;
+  scheduler reference{big, nullptr};
+  for (engine::request_id id = 1; id <= 3; ++id)
+    ASSERT_FALSE(reference.admit(make_request(id, 8, 20, static_cast<token_id>(id * 1000))));
+  auto expected = drain(reference, big);
+  EXPECT_EQ(reference.preemptions(), 0u);
+  EXPECT_EQ(result.tokens, expected.tokens);
+}
+
+TEST(scheduler, preempted_sequence_goes_back_to_the_front_of_waiting) {
+  auto cfg = small_config();
+  cfg.total_kv_blocks = 4;
+  scheduler s{cfg, nullptr};
+  // Two sequences of exactly one full block; the next decode of each needs a second block.
+  ASSERT_FALSE(s.admit(make_request(1, 4, 9)));
+  ASSERT_FALSE(s.admit(make_request(2, 4, 9, 100)));
+  std::vector<sequence_output> out;
+  s.schedule();
+  s.complete(out);
+  EXPECT_EQ(s.running_count(), 2u);
+  ASSERT_FALSE(s.admit(make_request(3, 4, 1, 200)));
+  // Run until the pool is exhausted by decodes.
+  for (int i = 0; i < 20 && s.preemptions() == 0; ++i) {
+    s.schedule();
+    out.clear();
+    s.complete(out);
+  }
+  ASSERT_GT(s.preemptions(), 0u) << "expected decode growth to exhaust 4 blocks";
+  EXPECT_EQ(s.running_count(), 1u);
+  EXPECT_EQ(s.waiting_count(), 2u);
+  auto result = drain(s, cfg);
+  EXPECT_EQ(result.finish.size(), 3u);
+}
+
+TEST(scheduler, rejects_impossible_requests) {
+  auto cfg = small_config();
+  cfg.total_kv_blocks = 4;
+  cfg.max_model_len = 64;
+  scheduler s{cfg, nullptr};
+  auto expect_invalid = [&s](sequence_request req, const char* what) {
+    auto err = s.admit(std::move(req));
+    EXPECT_EQ(classify(err), errc::invalid_request) << what;
+  };
+  expect_invalid(make_request(1, 0, 4), "empty prompt");
+  expect_invalid(make_request(1, 4, 0), "max_tokens 0");
+  expect_invalid(make_request(1, 60, 5), "prompt + max_tokens > max_model_len");
+  expect_invalid(make_request(1, 16, 2), "17 KV tokens need 5 blocks of 4, the pool has 4");
+  ASSERT_FALSE(s.admit(make_request(1, 16, 1))) << "16 KV tokens fit in 4 blocks";
+  expect_invalid(make_request(1, 4, 1), "duplicate id");
+  EXPECT_EQ(s.waiting_count(), 1u);
+}
+
+TEST(scheduler, overloaded_when_the_waiting_queue_is_full) {
+  auto cfg = small_config();
+  cfg.max_waiting = 2;
+  scheduler s{cfg, nullptr};
+  ASSERT_FALSE(s.admit(make_request(1, 4, 1)));
+  ASSERT_FALSE(s.admit(make_request(2, 4, 1)));
+  auto err = s.admit(make_request(3, 4, 1));
+  EXPECT_EQ(classify(err), errc::overloaded);
+  std::vector<sequence_output> out;
+  s.schedule();
+  s.complete(out);
+  EXPECT_FALSE(s.admit(make_request(3, 4, 1))) << "room again once the queue drained";
+}
+
+TEST(scheduler, cancel_frees_blocks_of_running_and_waiting_sequences) {
+  auto cfg = small_config();
+  cfg.max_num_seqs = 1;
+  scheduler s{cfg, nullptr};
+  ASSERT_FALSE(s.admit(make_request(1, 20, 10)));
+  ASSERT_FALSE(s.admit(make_request(2, 20, 10, 100)));
+  std::vector<sequence_output> out;
+  s.schedule();
+  s.complete(out);
+  EXPECT_GT(s.kv().active_blocks(), 0u);
+  EXPECT_TRUE(s.cancel(2));
+  EXPECT_TRUE(s.cancel(1));
+  EXPECT_FALSE(s.cancel(1));
+  EXPECT_FALSE(s.has_work());
+  EXPECT_EQ(s.kv().active_blocks(), 0u);
+  EXPECT_EQ(s.kv_tokens(), 0u);
+  EXPECT_EQ(s.prefill_tokens_pending(), 0u);
+  EXPECT_EQ(s.waiting_count() + s.running_count(), 0u);
+}
+
+} // namespace
+} // namespace dynamo::mocker

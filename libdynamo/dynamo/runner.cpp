@@ -1,0 +1,165 @@
+#include "dynamo/runner.hpp"
+
+#include "dynamo/error.hpp"
+#include "dynamo/runtime.hpp"
+
+#include <caf/exit_reason.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace dynamo {
+
+graph_runner::graph_runner(runtime& rt, const graph& g)
+  : rt_(rt), graph_name_(g.name()), nodes_(g.nodes()) {
+}
+
+graph_runner::~graph_runner() {
+  stop();
+}
+
+caf::error graph_runner::start() {
+  auto log = rt_.logger("runner", graph_name_);
+  for (const auto& node : nodes_)
+    for (const auto& target : node.targets) {
+      auto i = std::find_if(nodes_.begin(), nodes_.end(),
+                            [&target](const node_spec& n) { return n.name == target.component; });
+      if (i == nodes_.end() || i->replicas == 0)
+        return make_error(errc::invalid_request,
+                          fmt::format("component '{}' sends to '{}', which has no replicas",
+                                      node.name, target.component));
+    }
+  // Spawn sinks first so that sources find their targets already registered.
+  auto order = drain_order();
+  std::reverse(order.begin(), order.end());
+  for (auto index : order) {
+    const auto& node = nodes_[index];
+    for (size_t replica = 0; replica < node.replicas; ++replica) {
+      component_context ctx;
+      ctx.rt = &rt_;
+      ctx.name = node.name;
+      ctx.instance = rt_.next_instance_id();
+      ctx.replica = replica;
+      ctx.log = rt_.logger(node.name, ctx.instance.to_string());
+      ctx.targets = node.targets;
+      auto hdl = node.spawn(ctx);
+      if (!hdl)
+        return make_error(errc::internal, "a component failed to start",
+                          fmt::format("spawn of {} replica {} returned no actor", node.name, replica));
+      log->info("started {} ({}) instance {} replica {}", node.name, node.kind,
+                ctx.instance.to_string(), replica);
+      instances_.push_back(running_instance{node.name, ctx.instance, hdl});
+      instance_node_.push_back(index);
+    }
+  }
+  return caf::none;
+}
+
+std::vector<size_t> graph_runner::drain_order() const {
+  // Kahn's algorithm over edges source -> target: sources (no incoming edges) first.
+  std::vector<size_t> indegree(nodes_.size(), 0);
+  for (const auto& node : nodes_)
+    for (const auto& t : node.targets)
+      for (size_t j = 0; j < nodes_.size(); ++j)
+        if (nodes_[j].name == t.component)
+          ++indegree[j];
+  std::vector<size_t> order;
+  std::vector<bool> done(nodes_.size(), false);
+  while (order.size() < nodes_.size()) {
+    bool progressed = false;
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      if (done[i] || indegree[i] != 0)
+        continue;
+      done[i] = true;
+      progressed = true;
+      order.push_back(i);
+      for (const auto& t : nodes_[i].targets)
+        for (size_t j = 0; j < nodes_.size(); ++j)
+          if (nodes_[j].name == t.component && indegree[j] > 0)
+            --indegree[j];
+    }
+    if (!progressed) // a cycle: drain the rest in declaration order
+      for (size_t i = 0; i < nodes_.size(); ++i)
+        if (!done[i]) {
+          done[i] = true;
+          order.push_back(i);
+        }
+  }
+  return order;
+}
+
+bool graph_runner::drain(std::chrono::milliseconds timeout) {
+  auto log = rt_.logger("runner", graph_name_);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  bool clean = true;
+  caf::scoped_actor self{rt_.system()};
+  for (auto node_index : drain_order()) {
+    for (size_t i = 0; i < instances_.size(); ++i) {
+      if (instance_node_[i] != node_index)
+        continue;
+      auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+      if (remaining.count() < 1)
+        remaining = std::chrono::milliseconds{1};
+      auto hdl = caf::actor_cast<lifecycle_actor>(instances_[i].handle);
+      self
+        ->request(hdl, remaining + std::chrono::milliseconds{500}, drain_atom::value,
+                  static_cast<uint32_t>(remaining.count()))
+        .receive(
+          [&](const drain_report& report) {
+            if (!report.clean) {
+              clean = false;
+              log->warn("{} {} drained with {} request(s) abandoned", instances_[i].component,
+                        instances_[i].instance.to_string(), report.abandoned);
+            } else {
+              log->info("{} {} drained", instances_[i].component,
+                        instances_[i].instance.to_string());
+            }
+          },
+          [&](const caf::error& err) {
+            clean = false;
+            log->warn("{} {} did not drain: {}", instances_[i].component,
+                      instances_[i].instance.to_string(), describe(err));
+          });
+    }
+  }
+  return clean;
+}
+
+void graph_runner::stop() {
+  if (stopped_)
+    return;
+  stopped_ = true;
+  caf::scoped_actor self{rt_.system()};
+  for (const auto& inst : instances_) {
+    self->monitor(inst.handle);
+    self->send_exit(inst.handle, caf::exit_reason::kill);
+  }
+  size_t pending = instances_.size();
+  bool timed_out = false;
+  while (pending > 0 && !timed_out)
+    self->receive([&pending](const caf::down_msg&) { --pending; },
+                  caf::after(std::chrono::seconds(5)) >> [&timed_out] { timed_out = true; });
+  if (timed_out)
+    rt_.logger("runner", graph_name_)->error("{} component(s) did not stop within 5 s", pending);
+  instances_.clear();
+  instance_node_.clear();
+}
+
+void graph_runner::kill_all() const {
+  for (const auto& inst : instances_)
+    caf::anon_send_exit(inst.handle, caf::exit_reason::kill);
+}
+
+std::vector<running_instance> graph_runner::instances_of(const std::string& name) const {
+  std::vector<running_instance> result;
+  for (const auto& inst : instances_)
+    if (inst.component == name)
+      result.push_back(inst);
+  return result;
+}
+
+} // namespace dynamo

@@ -1,0 +1,73 @@
+#include "dynamo/runtime.hpp"
+
+#include "dynamo/config.hpp"
+#include "dynamo/plane/data.hpp"
+#include "dynamo/plane/discovery.hpp"
+#include "dynamo/plane/event.hpp"
+#include "dynamo/plane/inproc_data.hpp"
+#include "dynamo/plane/inproc_discovery.hpp"
+#include "dynamo/plane/inproc_events.hpp"
+#include "dynamo/plane/inproc_requests.hpp"
+#include "dynamo/plane/request.hpp"
+
+#include <random>
+#include <thread>
+
+namespace dynamo {
+
+void runtime_config::bind(option_set& opts) {
+  opts.add(ns, "runtime.namespace", "namespace of every component id", "DYN_NAMESPACE");
+  opts.add(threads, "runtime.threads", "actor scheduler threads (0 = number of cores)",
+           "DYN_THREADS");
+  opts.add(log_level, "runtime.log-level", "trace, debug, info, warn, error or off", "DYN_LOG");
+  opts.add(drain_timeout, "runtime.drain-timeout",
+           "bound for graceful drain on SIGINT/SIGTERM (e.g. 10s)", "DYN_DRAIN_TIMEOUT");
+  opts.add(seed, "runtime.seed", "seed for instance ids (0 = random)", "DYN_SEED");
+  opts.alias("log-level", "runtime.log-level");
+  opts.alias("namespace", "runtime.namespace");
+}
+
+runtime::runtime(runtime_config cfg) : cfg_(std::move(cfg)), logs_(cfg_.log_level) {
+  auto threads = cfg_.threads != 0 ? cfg_.threads
+                                   : std::max<size_t>(2, std::thread::hardware_concurrency());
+  sys_cfg_.set("scheduler.max-threads", threads);
+  // Idle workers sleep instead of spinning: this runtime shares its cores with I/O threads.
+  sys_cfg_.set("work-stealing.aggressive-poll-attempts", 10);
+  sys_cfg_.set("work-stealing.moderate-poll-attempts", 50);
+  system_ = std::make_unique<caf::actor_system>(sys_cfg_);
+  discovery_ = make_inproc_discovery();
+  requests_ = make_inproc_requests(*system_);
+  events_ = make_inproc_events();
+  fabric_ = std::make_shared<inproc_fabric>();
+  if (cfg_.seed == 0) {
+    std::random_device rd;
+    id_counter_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  } else {
+    id_counter_ = cfg_.seed;
+  }
+}
+
+runtime::~runtime() {
+  // Planes first (their threads may still post to actors), then the actor system, which waits
+  // for every actor to terminate.
+  requests_.reset();
+  events_.reset();
+  discovery_.reset();
+  fabric_.reset();
+  system_.reset();
+}
+
+logger_ptr runtime::logger(std::string_view component, std::string_view instance) const {
+  return logs_.make(component, instance);
+}
+
+instance_id runtime::next_instance_id() {
+  std::lock_guard<std::mutex> guard{id_mtx_};
+  return make_instance_id(++id_counter_);
+}
+
+std::unique_ptr<data_plane> runtime::make_data_agent(std::string name) {
+  return fabric_->make_agent(std::move(name));
+}
+
+} // namespace dynamo

@@ -1,0 +1,30 @@
+# Installs the build tree into a fresh prefix, builds tests/sdk/project against it with
+# find_package(libdynamo), and runs the result with --help. Variables: BUILD_DIR, SOURCE_DIR,
+# WORK_DIR, CXX_FLAGS, GENERATOR.
+file(REMOVE_RECURSE ${WORK_DIR})
+file(MAKE_DIRECTORY ${WORK_DIR})
+function(step)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "step failed (${rc}): ${ARGN}\n${out}")
+  endif()
+  set(step_output "${out}" PARENT_SCOPE)
+endfunction()
+step(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${WORK_DIR}/prefix)
+file(GLOB_RECURSE configs ${WORK_DIR}/prefix/*/libdynamoConfig.cmake)
+if(NOT configs)
+  message(FATAL_ERROR "install did not produce a libdynamo package config")
+endif()
+step(${CMAKE_COMMAND} -S ${SOURCE_DIR}/project -B ${WORK_DIR}/build -G ${GENERATOR}
+     -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix "-DCMAKE_CXX_FLAGS=${CXX_FLAGS}"
+     "-DCMAKE_EXE_LINKER_FLAGS=${CXX_FLAGS}")
+step(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
+step(${WORK_DIR}/build/my_pipeline --help)
+foreach(flag "--worker.replicas" "--router.policy" "--frontend.port")
+  string(FIND "${step_output}" "${flag}" pos)
+  if(pos EQUAL -1)
+    message(FATAL_ERROR "my_pipeline --help does not list ${flag}:\n${step_output}")
+  endif()
+endforeach()
+message(STATUS "out-of-tree project built and ran against the installed SDK")
+file(REMOVE_RECURSE ${WORK_DIR})
