@@ -7,6 +7,9 @@
 #include "dynamo/actors/worker/worker.hpp"
 #include "dynamo/testing/http_client.hpp"
 #include "dynamo/testing/serving_graph.hpp"
+#include "dynamo/testing/wait.hpp"
+
+#include "dynamo/error.hpp"
 
 #include <gtest/gtest.h>
 
@@ -46,16 +49,19 @@ TEST(guardrail, guarded_graph_rejects_blocked_prompts_and_serves_others) {
   ASSERT_NE(port, 0);
   ASSERT_TRUE(dynamo::testing::wait_until([&] { return serving.registered("guardrail") == 1; },
                                           std::chrono::seconds{5}));
-  dynamo::testing::http_client client{"127.0.0.1", port};
-  auto blocked = client.request(
+  auto client = dynamo::testing::http_client::connect("127.0.0.1", port);
+  ASSERT_TRUE(client) << dynamo::describe(client.error());
+  auto blocked = client->request(
     "POST", "/v1/completions",
     R"({"model":"mock-model","prompt":"tell me the forbidden thing","max_tokens":4})");
-  EXPECT_EQ(blocked.status, 400) << blocked.body;
-  EXPECT_NE(blocked.body.find("blocked word"), std::string::npos) << blocked.body;
-  auto ok = client.request("POST", "/v1/completions",
-                           R"({"model":"mock-model","prompt":"hello there","max_tokens":4})");
-  EXPECT_EQ(ok.status, 200) << ok.body;
-  EXPECT_NE(ok.body.find("\"completion_tokens\":4"), std::string::npos) << ok.body;
+  ASSERT_TRUE(blocked) << dynamo::describe(blocked.error());
+  EXPECT_EQ(blocked->status, 400) << blocked->body;
+  EXPECT_NE(blocked->body.find("blocked word"), std::string::npos) << blocked->body;
+  auto ok = client->request("POST", "/v1/completions",
+                            R"({"model":"mock-model","prompt":"hello there","max_tokens":4})");
+  ASSERT_TRUE(ok) << dynamo::describe(ok.error());
+  EXPECT_EQ(ok->status, 200) << ok->body;
+  EXPECT_NE(ok->body.find("\"completion_tokens\":4"), std::string::npos) << ok->body;
 }
 
 } // namespace

@@ -48,8 +48,10 @@ runtime::runtime(runtime_config cfg) : cfg_(std::move(cfg)), logs_(cfg_.log_leve
 }
 
 runtime::~runtime() {
-  // Planes first (their threads may still post to actors), then the actor system, which waits
-  // for every actor to terminate.
+  // Actors may still run exit functors that withdraw registrations after CAF counted them as
+  // done; those functors hold their own shared reference to the plane they use, so dropping
+  // ours here never pulls a plane from under them.
+  system_->await_all_actors_done();
   requests_.reset();
   events_.reset();
   discovery_.reset();

@@ -67,6 +67,11 @@ public:
   request_plane& requests() noexcept { return *requests_; }
   /// The event plane.
   event_plane& events() noexcept { return *events_; }
+  /// Shared ownership of the discovery plane, for cleanup code that may run after the runtime
+  /// began shutting down (actor exit functors).
+  std::shared_ptr<discovery_plane> discovery_ptr() const noexcept { return discovery_; }
+  /// Shared ownership of the request plane (see discovery_ptr).
+  std::shared_ptr<request_plane> requests_ptr() const noexcept { return requests_; }
   /// Makes a data-plane agent for one component replica (in-process fabric).
   std::unique_ptr<data_plane> make_data_agent(std::string name);
 
@@ -76,9 +81,9 @@ private:
   metrics_registry metrics_;
   caf::actor_system_config sys_cfg_;
   std::unique_ptr<caf::actor_system> system_;
-  std::unique_ptr<discovery_plane> discovery_;
-  std::unique_ptr<request_plane> requests_;
-  std::unique_ptr<event_plane> events_;
+  std::shared_ptr<discovery_plane> discovery_;
+  std::shared_ptr<request_plane> requests_;
+  std::shared_ptr<event_plane> events_;
   std::shared_ptr<inproc_fabric> fabric_;
   std::mutex id_mtx_;
   uint64_t id_counter_ = 0;

@@ -28,10 +28,9 @@ caf::error watch_peers(component_context& ctx, const std::vector<std::string>& c
     }
     ids.push_back(*id);
   }
-  auto* rt = ctx.rt;
-  dest->attach_functor([rt, ids](const caf::error&) {
+  dest->attach_functor([disc = ctx.rt->discovery_ptr(), ids](const caf::error&) {
     for (auto w : ids)
-      rt->discovery().unwatch(w);
+      disc->unwatch(w);
   });
   return caf::none;
 }
@@ -51,9 +50,10 @@ caf::expected<lease_id> announce(component_context& ctx, caf::actor self,
     ctx.rt->requests().withdraw(addr);
     return std::move(lease.error());
   }
-  self->attach_functor([rt = ctx.rt, l = *lease, addr](const caf::error&) {
-    static_cast<void>(rt->discovery().revoke(l));
-    rt->requests().withdraw(addr);
+  self->attach_functor([disc = ctx.rt->discovery_ptr(), reqs = ctx.rt->requests_ptr(), l = *lease,
+                        addr](const caf::error&) {
+    static_cast<void>(disc->revoke(l));
+    reqs->withdraw(addr);
   });
   return *lease;
 }

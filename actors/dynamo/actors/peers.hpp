@@ -4,6 +4,7 @@
 
 #include "dynamo/component.hpp"
 #include "dynamo/plane/discovery.hpp"
+#include "dynamo/plane/request.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/atom.hpp>

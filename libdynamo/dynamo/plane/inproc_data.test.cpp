@@ -1,6 +1,7 @@
 #include "dynamo/plane/inproc_data.hpp"
 
 #include "dynamo/error.hpp"
+#include "dynamo/testing/wait.hpp"
 
 #include <gtest/gtest.h>
 
@@ -95,19 +96,23 @@ TEST(inproc_fabric, an_agent_may_be_destroyed_inside_its_own_on_done) {
   auto bd = b->register_region(bbuf.data(), bbuf.size());
   ASSERT_TRUE(ad && bd);
   auto* owner = &a;
+  auto* agent = a.get();
+  std::atomic<bool> all_queued{false};
   // The first completion destroys the agent while more of its transfers are still queued on
   // the single worker: the destructor must run them instead of waiting forever.
-  auto first = [owner, &mu, &c](caf::error err) {
+  auto first = [owner, &mu, &c, &all_queued](caf::error err) {
+    dynamo::testing::wait_until([&all_queued] { return all_queued.load(); }, 5000ms);
     {
       std::lock_guard guard{mu};
       owner->reset();
     }
     c.callback()(std::move(err));
   };
-  ASSERT_TRUE(a->transfer(transfer_direction::read, ad->region_id, *bd, {{0, 0, 8}}, first));
+  ASSERT_TRUE(agent->transfer(transfer_direction::read, ad->region_id, *bd, {{0, 0, 8}}, first));
   for (int i = 0; i < 4; ++i)
-    ASSERT_TRUE(a->transfer(transfer_direction::read, ad->region_id, *bd, {{0, 0, 8}},
-                            c.callback()));
+    EXPECT_TRUE(agent->transfer(transfer_direction::read, ad->region_id, *bd, {{0, 0, 8}},
+                                c.callback()));
+  all_queued = true;
   ASSERT_TRUE(c.wait_for(5)) << "all transfers complete";
   std::lock_guard guard{mu};
   EXPECT_EQ(a, nullptr);

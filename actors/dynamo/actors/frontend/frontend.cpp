@@ -35,6 +35,7 @@ struct frontend_state {
   peer_set<generate_actor> targets;
   std::set<std::string> target_components;
   std::map<uint64_t, std::string> models;  // instance -> served model
+  std::set<std::string> seen_models;       // every model ever served (404 vs 503)
   size_t next_target = 0;
   uint64_t next_id = 0;
   std::set<caf::actor_addr> handlers;
@@ -90,13 +91,14 @@ void handle_generate(frontend_pointer self, http_exchange& ex, openai::api_kind 
     return;
   }
   auto& req = std::get<openai::request>(parsed);
-  auto known = model_names(st);
-  if (std::find(known.begin(), known.end(), req.model) == known.end()) {
+  auto live = model_names(st);
+  bool served = std::find(live.begin(), live.end(), req.model) != live.end();
+  if (!served && st.seen_models.count(req.model) == 0) {
     respond_error(stream, api_error(404, fmt::format("The model '{}' does not exist", req.model),
                                     "invalid_request_error", "model_not_found", "model"));
     return;
   }
-  if (st.targets.empty()) {
+  if (!served || st.targets.empty()) {
     respond_error(stream, api_error(503, "no worker is available to serve the request",
                                     "service_unavailable", "service_unavailable"));
     return;
@@ -200,8 +202,8 @@ caf::error init_frontend(frontend_pointer self) {
     });
   if (!watch)
     return std::move(watch.error());
-  self->attach_functor([rt = shared.ctx.rt, w = *watch](const caf::error&) {
-    rt->discovery().unwatch(w);
+  self->attach_functor([disc = shared.ctx.rt->discovery_ptr(), w = *watch](const caf::error&) {
+    disc->unwatch(w);
   });
   discovery_record rec;
   rec.component = shared.ctx.id();
@@ -211,8 +213,8 @@ caf::error init_frontend(frontend_pointer self) {
   if (!lease)
     return std::move(lease.error());
   st.lease = *lease;
-  self->attach_functor([rt = shared.ctx.rt, l = *lease](const caf::error&) {
-    static_cast<void>(rt->discovery().revoke(l));
+  self->attach_functor([disc = shared.ctx.rt->discovery_ptr(), l = *lease](const caf::error&) {
+    static_cast<void>(disc->revoke(l));
   });
   st.life.start();
   shared.ctx.log->info("OpenAI-compatible HTTP server listening on http://{}", st.address);
@@ -241,8 +243,10 @@ frontend_actor::behavior_type frontend_behavior(frontend_pointer self,
     [self](peer_atom, peer_change& change) {
       auto& st = self->state;
       if (change.up) {
-        if (auto i = change.metadata.find("model"); i != change.metadata.end())
+        if (auto i = change.metadata.find("model"); i != change.metadata.end()) {
           st.models[change.instance] = i->second;
+          st.seen_models.insert(i->second);
+        }
       } else {
         st.models.erase(change.instance);
       }

@@ -239,6 +239,7 @@ void cancel_request(worker_pointer self, request_id id, cancel_kind kind) {
   }
   st.active.erase(i);
   flush_kv_events(self);
+  publish_load(self, !st.engine->has_work());
   finish_drain_if_idle(self);
 }
 

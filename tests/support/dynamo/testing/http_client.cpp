@@ -48,7 +48,8 @@ int remaining_ms(clock_type::time_point deadline) {
 }
 
 caf::error timed_out(const char* what) {
-  return make_error(errc::deadline_exceeded, fmt::format("http_client: timed out waiting for {}", what));
+  return make_error(errc::deadline_exceeded,
+                    fmt::format("http_client: timed out waiting for {}", what));
 }
 
 caf::error protocol_error(std::string what) {

@@ -42,7 +42,9 @@ public:
   static caf::expected<http_client> connect(const std::string& host, uint16_t port,
                                             std::chrono::milliseconds timeout = default_timeout);
 
+  /// Takes over `other`'s connection and buffered state.
   http_client(http_client&& other) noexcept;
+  /// Closes this connection, then takes over `other`'s.
   http_client& operator=(http_client&& other) noexcept;
   http_client(const http_client&) = delete;
   http_client& operator=(const http_client&) = delete;

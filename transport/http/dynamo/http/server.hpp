@@ -56,7 +56,9 @@ public:
   virtual void finish() = 0;
 
   /// Registers `callback`, run once (on the event-loop thread) if the client disconnects before
-  /// the response completed. If that already happened, runs it at once on the calling thread.
+  /// the response completed (also when the server shuts down first, or the response can no
+  /// longer be delivered). If that already happened, runs it at once on the calling thread; after
+  /// the response completed, the callback is dropped.
   virtual void on_disconnect(std::function<void()> callback) = 0;
 
   /// True once the client is known to have disconnected.

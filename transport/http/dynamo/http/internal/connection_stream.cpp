@@ -6,13 +6,21 @@
 
 namespace dynamo::http::internal {
 
-connection_stream::connection_stream(kj::Own<kj::AsyncIoStream> inner, logger_ptr log)
-  : connection_stream(kj::mv(inner), std::move(log), kj::newPromiseAndFulfiller<void>()) {
+namespace {
+
+constexpr auto linger_timeout = 2 * kj::SECONDS;
+
+} // namespace
+
+connection_stream::connection_stream(kj::Own<kj::AsyncIoStream> inner, kj::Timer& timer,
+                                     logger_ptr log)
+  : connection_stream(kj::mv(inner), timer, std::move(log), kj::newPromiseAndFulfiller<void>()) {
 }
 
-connection_stream::connection_stream(kj::Own<kj::AsyncIoStream> inner, logger_ptr log,
-                                     kj::PromiseFulfillerPair<void> gone)
+connection_stream::connection_stream(kj::Own<kj::AsyncIoStream> inner, kj::Timer& timer,
+                                     logger_ptr log, kj::PromiseFulfillerPair<void> gone)
   : inner_(kj::mv(inner)),
+    timer_(timer),
     log_(std::move(log)),
     gone_fulfiller_(kj::mv(gone.fulfiller)),
     gone_(gone.promise.fork()),
@@ -23,7 +31,7 @@ connection_stream::~connection_stream() = default;
 
 kj::Promise<size_t> connection_stream::tryRead(void* buffer, size_t min_bytes, size_t max_bytes) {
   if (closing_)
-    return size_t{0};
+    return linger();
   auto* out = static_cast<kj::byte*>(buffer);
   size_t n = take_buffered(out, max_bytes);
   if (n >= min_bytes)
@@ -34,12 +42,10 @@ kj::Promise<size_t> connection_stream::tryRead(void* buffer, size_t min_bytes, s
 kj::Promise<size_t> connection_stream::read_more(kj::byte* out, size_t min_bytes,
                                                  size_t max_bytes) {
   if (closing_)
-    return size_t{0};
+    return linger();
   if (watch_in_flight_) {
     // The watcher owns the socket's read side until its read completes; its bytes come first.
-    auto paf = kj::newPromiseAndFulfiller<void>();
-    waiting_reader_ = kj::mv(paf.fulfiller);
-    return paf.promise.then(
+    return wait_for_watch().then(
       [this, out, min_bytes, max_bytes] { return tryRead(out, min_bytes, max_bytes); });
   }
   KJ_IF_MAYBE (failure, failure_)
@@ -50,6 +56,48 @@ kj::Promise<size_t> connection_stream::read_more(kj::byte* out, size_t min_bytes
     sniff(out, got);
     return got;
   });
+}
+
+kj::Promise<void> connection_stream::wait_for_watch() {
+  auto paf = kj::newPromiseAndFulfiller<void>();
+  waiting_reader_ = kj::mv(paf.fulfiller);
+  return kj::mv(paf.promise);
+}
+
+kj::Promise<size_t> connection_stream::linger() {
+  if (lingered_)
+    return size_t{0};
+  lingered_ = true;
+  // kj flushed the last response before reading again, so the FIN follows it. Draining what
+  // the client still sends (e.g. the rest of a body refused with 413) keeps the kernel from
+  // answering with an RST that could destroy the unread response on the client's side.
+  try {
+    inner_->shutdownWrite();
+  } catch (const kj::Exception& e) {
+    log_->debug("http connection shutdown failed: {}", e.getDescription().cStr());
+    return size_t{0};
+  }
+  return discard_input(max_linger_bytes)
+    .catch_([](kj::Exception&&) {})
+    .exclusiveJoin(timer_.afterDelay(linger_timeout))
+    .then([] { return size_t{0}; });
+}
+
+kj::Promise<void> connection_stream::discard_input(size_t budget) {
+  buffered_.clear();
+  buffered_offset_ = 0;
+  if (eof_ || failure_ != nullptr || budget == 0)
+    return kj::READY_NOW;
+  if (watch_in_flight_)
+    return wait_for_watch().then([this, budget] { return discard_input(budget); });
+  return inner_->tryRead(scratch_.data(), 1, scratch_.size())
+    .then([this, budget](size_t n) -> kj::Promise<void> {
+      if (n == 0) {
+        eof_ = true;
+        return kj::READY_NOW;
+      }
+      return discard_input(budget > n ? budget - n : 0);
+    });
 }
 
 size_t connection_stream::take_buffered(kj::byte* out, size_t max_bytes) {

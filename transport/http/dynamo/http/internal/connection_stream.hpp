@@ -21,14 +21,16 @@ namespace dynamo::http::internal {
 /// An AsyncIoStream forwarding to the accepted socket, with peer-close watching. Loop thread only.
 class connection_stream final : public kj::AsyncIoStream, private kj::TaskSet::ErrorHandler {
 public:
-  /// Wraps `inner`, an accepted connection.
-  connection_stream(kj::Own<kj::AsyncIoStream> inner, logger_ptr log);
+  /// Wraps `inner`, an accepted connection; `timer` bounds the lingering close.
+  connection_stream(kj::Own<kj::AsyncIoStream> inner, kj::Timer& timer, logger_ptr log);
   ~connection_stream();
 
   connection_stream(const connection_stream&) = delete;
   connection_stream& operator=(const connection_stream&) = delete;
 
-  /// Reads buffered bytes first, then from the socket; reads 0 (EOF) once closing.
+  /// Reads buffered bytes first, then from the socket. Once closing, the first read performs a
+  /// lingering close (FIN after the response, then discards what the client still sends, for a
+  /// bounded time) so the client reads the response instead of an RST; then reads 0 (EOF).
   kj::Promise<size_t> tryRead(void* buffer, size_t min_bytes, size_t max_bytes) override;
   /// Forwards to the socket.
   kj::Promise<void> write(const void* buffer, size_t size) override;
@@ -64,7 +66,8 @@ public:
   /// keeps running and its bytes are kept.
   void stop_watch();
 
-  /// Makes every further read return EOF, so kj closes the connection after the current response.
+  /// Makes further reads end the connection (see tryRead), so kj closes it after the current
+  /// response.
   void close_after_response();
 
   /// True once close_after_response() was called.
@@ -73,10 +76,16 @@ public:
   }
 
 private:
-  connection_stream(kj::Own<kj::AsyncIoStream> inner, logger_ptr log,
+  connection_stream(kj::Own<kj::AsyncIoStream> inner, kj::Timer& timer, logger_ptr log,
                     kj::PromiseFulfillerPair<void> gone);
 
   void taskFailed(kj::Exception&& exception) override;
+
+  kj::Promise<size_t> linger();
+
+  kj::Promise<void> discard_input(size_t budget);
+
+  kj::Promise<void> wait_for_watch();
 
   kj::Promise<size_t> read_more(kj::byte* out, size_t min_bytes, size_t max_bytes);
 
@@ -96,8 +105,10 @@ private:
 
   static constexpr size_t max_buffered = 64 * 1024;
   static constexpr size_t max_request_line = 8 * 1024;
+  static constexpr size_t max_linger_bytes = 64 * 1024 * 1024;
 
   kj::Own<kj::AsyncIoStream> inner_;
+  kj::Timer& timer_;
   logger_ptr log_;
   kj::Own<kj::PromiseFulfiller<void>> gone_fulfiller_;
   kj::ForkedPromise<void> gone_;
@@ -113,6 +124,7 @@ private:
   bool watching_ = false;
   bool watch_in_flight_ = false;
   bool closing_ = false;
+  bool lingered_ = false;
   bool gone_fired_ = false;
   kj::TaskSet tasks_;
 };

@@ -64,7 +64,8 @@ caf::expected<listen_socket> open_listen_socket(const std::string& host, uint16_
   addrinfo* raw = nullptr;
   auto service = std::to_string(port);
   if (int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &raw); rc != 0)
-    return make_error(errc::invalid_request, fmt::format("cannot resolve HTTP listen host '{}'", host),
+    return make_error(errc::invalid_request,
+                      fmt::format("cannot resolve HTTP listen host '{}'", host),
                       fmt::format("getaddrinfo({}): {}", host, ::gai_strerror(rc)));
   std::unique_ptr<addrinfo, addrinfo_deleter> list{raw};
   std::string failures;

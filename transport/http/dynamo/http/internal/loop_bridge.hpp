@@ -1,13 +1,12 @@
 // The cross-thread bridge onto the server's kj event loop: a mutex-protected closure queue and an
-// eventfd that wakes the loop. See docs/design/kj-bridge.md for why and how.
+// eventfd that wakes the loop. See docs/design/kj-bridge.md for why and how. kj types are only
+// forward-declared here, so that handler-facing code stays free of kj headers.
 #pragma once
 
 #include "dynamo/http/internal/unique_fd.hpp"
 #include "dynamo/log.hpp"
 
 #include <caf/expected.hpp>
-
-#include <kj/async.h>
 
 #include <cstdint>
 #include <functional>
@@ -16,6 +15,8 @@
 #include <vector>
 
 namespace kj {
+template <typename T>
+class Promise;
 class AsyncInputStream;
 class LowLevelAsyncIoProvider;
 } // namespace kj

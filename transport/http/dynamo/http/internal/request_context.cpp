@@ -247,8 +247,8 @@ kj::Own<kj::AsyncOutputStream> request_context::send_head(int status,
   auto text = status_text(status);
   env_.close_next_response = close_after_;
   try {
-    auto out = response_.send(static_cast<kj::uint>(status), kj::StringPtr{text.data(), text.size()},
-                              headers, body_size);
+    auto out = response_.send(static_cast<kj::uint>(status),
+                              kj::StringPtr{text.data(), text.size()}, headers, body_size);
     env_.close_next_response = false;
     return out;
   } catch (const kj::Exception& e) {

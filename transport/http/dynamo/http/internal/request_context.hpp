@@ -22,14 +22,13 @@ namespace dynamo::http::internal {
 
 /// What every request of one server shares. Owned by the loop; loop thread only.
 struct loop_env {
-  const kj::HttpHeaderTable& table;
-  const handler& on_request;
-  logger_ptr log;
-  size_t max_body_bytes;
-  std::shared_ptr<loop_bridge> bridge;
-  std::atomic<size_t>& active_requests;
-  /// Read by HttpServerCallbacks::shouldClose() while response headers are being sent.
-  bool& close_next_response;
+  const kj::HttpHeaderTable& table;       ///< Header table of the kj HttpServer.
+  const handler& on_request;              ///< The server's request handler.
+  logger_ptr log;                         ///< The server's logger.
+  size_t max_body_bytes;                  ///< Request bodies above this get 413.
+  std::shared_ptr<loop_bridge> bridge;    ///< Where response streams post their operations.
+  std::atomic<size_t>& active_requests;   ///< Requests whose response has not completed.
+  bool& close_next_response;  ///< Read by HttpServerCallbacks::shouldClose() during send().
 };
 
 #pragma GCC diagnostic push

@@ -17,8 +17,8 @@ void run_callback(const std::function<void()>& callback, const logger_ptr& log) 
 }
 
 std::string internal_error_body() {
-  return error_body("internal error: the server produced an invalid response status", "server_error",
-                    "internal_error");
+  return error_body("internal error: the server produced an invalid response status",
+                    "server_error", "internal_error");
 }
 
 } // namespace

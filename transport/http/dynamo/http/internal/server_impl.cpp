@@ -179,7 +179,8 @@ private:
     } catch (const kj::Exception& e) {
       log_->debug("http: TCP_NODELAY not set: {}", describe(e));
     }
-    kj::Own<kj::AsyncIoStream> wrapped = kj::heap<connection_stream>(kj::mv(conn), log_);
+    kj::Own<kj::AsyncIoStream> wrapped =
+      kj::heap<connection_stream>(kj::mv(conn), io_.provider->getTimer(), log_);
     connections_.add(http_->listenHttp(kj::mv(wrapped)));
   }
 
