@@ -263,7 +263,7 @@ TEST(config, rejects_out_of_range_and_malformed_numbers) {
          {{"--num.ratio", "nan"}, "--num.ratio: expected a finite double"},
          {{"--num.ratio", "1e999"}, "--num.ratio"},
          {{"--num.temp", "1e39"}, "--num.temp: expected a finite float"},
-         {{"--debug.flag=maybe"}, "invalid value for --debug.flag: expected one of"},
+         {{"--debug.flag=maybe"}, "expected one of 1/0/true/false/yes/no/on/off"},
          {{"--tags", "a,,b"}, "empty item"}}) {
     auto err = parse(opts, c.args);
     EXPECT_EQ(classify(err), errc::invalid_request) << c.args[0];

@@ -6,6 +6,7 @@
 #include "dynamo/actors/router/router.hpp"
 #include "dynamo/actors/worker/worker.hpp"
 #include "dynamo/config.hpp"
+#include "dynamo/error.hpp"
 #include "dynamo/mocker/mocker_engine.hpp"
 #include "dynamo/runner.hpp"
 #include "dynamo/runtime.hpp"

@@ -154,20 +154,21 @@ void check_drain(frontend_pointer self) {
   auto& st = self->state;
   if (!st.drain_pending)
     return;
-  auto active = st.handlers.size() + (st.server ? st.server->active_requests() : 0);
-  if (st.handlers.empty() || std::chrono::steady_clock::now() >= st.drain_deadline) {
-    st.drain_pending = false;
-    auto abandoned = static_cast<uint32_t>(st.handlers.size());
-    for (const auto& h : st.handlers)
-      if (auto hdl = caf::actor_cast<caf::actor>(h))
-        self->send_exit(hdl, caf::exit_reason::kill);
-    st.drain_promise.deliver(drain_report{abandoned == 0, abandoned});
-    st.life.finish_stop();
-    self->quit();
+  // Done when no handler runs and the server has written every response to the end (a handler
+  // finishes before its last bytes have left the event loop).
+  bool idle = st.handlers.empty() && st.server->active_requests() == 0;
+  if (!idle && std::chrono::steady_clock::now() < st.drain_deadline) {
+    self->delayed_send(self, drain_poll, drain_tick_atom::value);
     return;
   }
-  static_cast<void>(active);
-  self->delayed_send(self, drain_poll, drain_tick_atom::value);
+  st.drain_pending = false;
+  auto abandoned = static_cast<uint32_t>(std::max(st.handlers.size(), st.server->active_requests()));
+  for (const auto& h : st.handlers)
+    if (auto hdl = caf::actor_cast<caf::actor>(h))
+      self->send_exit(hdl, caf::exit_reason::kill);
+  st.drain_promise.deliver(drain_report{abandoned == 0, abandoned});
+  st.life.finish_stop();
+  self->quit();
 }
 
 /// Where the HTTP server's handler finds the frontend actor (set right after spawning it).
