@@ -104,26 +104,48 @@ bool graph_runner::drain(std::chrono::milliseconds timeout) {
         deadline - std::chrono::steady_clock::now());
       if (remaining.count() < 1)
         remaining = std::chrono::milliseconds{1};
-      auto hdl = caf::actor_cast<lifecycle_actor>(instances_[i].handle);
-      self
-        ->request(hdl, remaining + std::chrono::milliseconds{500}, drain_atom::value,
-                  static_cast<uint32_t>(remaining.count()))
-        .receive(
+      // A plain send (not a request): the reply comes back as an ordinary message, and a
+      // down_msg of the replica ends the wait too. CAF 0.17 never answers a request whose
+      // receiver died while holding its response promise, so waiting on the request alone
+      // would block a forced stop until the drain bound.
+      const auto& inst = instances_[i];
+      auto hdl = caf::actor_cast<lifecycle_actor>(inst.handle);
+      self->monitor(inst.handle);
+      self->send(hdl, drain_atom::value, static_cast<uint32_t>(remaining.count()));
+      bool done = false;
+      while (!done)
+        self->receive(
           [&](const drain_report& report) {
+            done = true;
             if (!report.clean) {
               clean = false;
-              log->warn("{} {} drained with {} request(s) abandoned", instances_[i].component,
-                        instances_[i].instance.to_string(), report.abandoned);
+              log->warn("{} {} drained with {} request(s) abandoned", inst.component,
+                        inst.instance.to_string(), report.abandoned);
             } else {
-              log->info("{} {} drained", instances_[i].component,
-                        instances_[i].instance.to_string());
+              log->info("{} {} drained", inst.component, inst.instance.to_string());
             }
           },
           [&](const caf::error& err) {
+            done = true;
             clean = false;
-            log->warn("{} {} did not drain: {}", instances_[i].component,
-                      instances_[i].instance.to_string(), describe(err));
+            log->warn("{} {} did not drain: {}", inst.component, inst.instance.to_string(),
+                      describe(err));
+          },
+          [&](const caf::down_msg& down) {
+            if (down.source != inst.handle.address())
+              return; // a replica drained earlier, terminating now
+            done = true;
+            clean = false;
+            log->warn("{} {} terminated before finishing its drain", inst.component,
+                      inst.instance.to_string());
+          },
+          caf::after(remaining + std::chrono::milliseconds{500}) >> [&] {
+            done = true;
+            clean = false;
+            log->warn("{} {} did not answer the drain within {} ms", inst.component,
+                      inst.instance.to_string(), remaining.count());
           });
+      self->demonitor(inst.handle);
     }
   }
   return clean;

@@ -32,13 +32,15 @@ runtime::runtime(runtime_config cfg) : cfg_(std::move(cfg)), logs_(cfg_.log_leve
                                    : std::max<size_t>(2, std::thread::hardware_concurrency());
   sys_cfg_.set("scheduler.max-threads", threads);
   // Idle workers sleep instead of spinning: this runtime shares its cores with I/O threads.
-  sys_cfg_.set("work-stealing.aggressive-poll-attempts", 10);
-  sys_cfg_.set("work-stealing.moderate-poll-attempts", 50);
+  sys_cfg_.set("work-stealing.aggressive-poll-attempts", size_t{10});
+  sys_cfg_.set("work-stealing.moderate-poll-attempts", size_t{50});
   system_ = std::make_unique<caf::actor_system>(sys_cfg_);
-  discovery_ = make_inproc_discovery();
-  requests_ = make_inproc_requests(*system_);
-  events_ = make_inproc_events();
-  fabric_ = std::make_shared<inproc_fabric>();
+  discovery_ = make_inproc_discovery(logs_.make("discovery", "inproc"));
+  requests_ = make_inproc_requests(*system_, logs_.make("requests", "inproc"));
+  events_ = make_inproc_events(logs_.make("events", "inproc"));
+  inproc_fabric_options fabric_opts;
+  fabric_opts.log = logs_.make("data", "inproc");
+  fabric_ = make_inproc_fabric(std::move(fabric_opts));
   if (cfg_.seed == 0) {
     std::random_device rd;
     id_counter_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();

@@ -311,6 +311,7 @@ caf::actor frontend::spawn(component_context& ctx, const config& cfg) {
   scfg.host = cfg.host;
   scfg.port = cfg.port;
   scfg.max_body_bytes = cfg.max_body_bytes;
+  scfg.logger = ctx.log;
   auto server = http::server::start(scfg, [slot](http::request req,
                                                  std::shared_ptr<http::response_stream> stream) {
     auto hdl = slot->get();

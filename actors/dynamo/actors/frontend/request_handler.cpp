@@ -1,5 +1,6 @@
 #include "dynamo/actors/frontend/request_handler.hpp"
 
+#include "dynamo/context.hpp"
 #include "dynamo/error.hpp"
 #include "dynamo/openai/format.hpp"
 #include "dynamo/openai/stop_matcher.hpp"
@@ -42,6 +43,8 @@ struct handler_state {
   std::shared_ptr<http::response_stream> stream;
   generate_actor target;
   request_id id = 0;
+  /// Root of this request's cancellation tree; cancelling it tells the downstream component.
+  std::shared_ptr<request_context> cancel;
   std::string response_id;
   int64_t created = 0;
   std::unique_ptr<tokenizer::decode_stream> detok;
@@ -209,7 +212,7 @@ void on_tokens(handler_pointer self, token_chunk& chunk) {
   emit_text(self, res.emit);
   if (res.stopped) {
     // The stop string ended the text: free the worker's resources and answer now.
-    self->send(st.target, cancel_atom::value, st.id, cancel_kind::kill);
+    st.cancel->kill();
     st.m.cancelled->inc();
     complete(self, "stop");
     return;
@@ -276,7 +279,12 @@ caf::behavior handler_behavior(handler_pointer self, std::shared_ptr<const front
   gen.deadline_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                            (std::chrono::system_clock::now() + timeout).time_since_epoch())
                            .count();
-  // Client disconnect and deadline both cancel the downstream work.
+  // The request's cancellation tree: whoever cancels it (client disconnect, deadline, stop
+  // string) reaches the downstream component with the same kind (stop-generating or kill).
+  state.cancel = request_context::make(state.response_id, clock::now() + timeout);
+  state.cancel->on_cancel([target = state.target, id](cancel_kind kind) {
+    caf::anon_send(target, cancel_atom::value, id, kind);
+  });
   state.stream->on_disconnect(
     [hdl = caf::actor{self}] { caf::anon_send(hdl, gone_atom::value); });
   self->delayed_send(self, timeout, expire_atom::value);
@@ -299,7 +307,7 @@ caf::behavior handler_behavior(handler_pointer self, std::shared_ptr<const front
         return;
       s.m.disconnected->inc();
       s.m.cancelled->inc();
-      self->send(s.target, cancel_atom::value, s.id, cancel_kind::kill);
+      s.cancel->kill();
       count_request(s, 499);
       close_out(self);
     },
@@ -308,7 +316,7 @@ caf::behavior handler_behavior(handler_pointer self, std::shared_ptr<const front
       if (s.done)
         return;
       s.m.cancelled->inc();
-      self->send(s.target, cancel_atom::value, s.id, cancel_kind::kill);
+      s.cancel->kill();
       fail(self, make_error(errc::deadline_exceeded, "the request timed out"));
     },
   };

@@ -335,6 +335,13 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, component_conte
         return make_error(errc::unavailable, "the worker is shutting down");
       if (!sink)
         return make_error(errc::invalid_request, "generate request without a sink");
+      if (req.deadline_unix_ms != 0
+          && std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+                 .count()
+               >= req.deadline_unix_ms)
+        return make_error(errc::deadline_exceeded,
+                          "the request's deadline passed before admission");
       if (st.active.count(req.id) != 0)
         return make_error(errc::invalid_request, "duplicate request id",
                           fmt::format("request {:016x} is already running", req.id));

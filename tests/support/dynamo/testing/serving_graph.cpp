@@ -2,6 +2,7 @@
 
 #include "dynamo/error.hpp"
 #include "dynamo/plane/discovery.hpp"
+#include "dynamo/testing/http_client.hpp"
 #include "dynamo/testing/wait.hpp"
 
 #include <gtest/gtest.h>
@@ -57,11 +58,31 @@ uint16_t serving_graph::wait_ready(const std::string& frontend, const std::strin
       return false;
     },
     timeout);
-  if (!ready)
+  if (!ready) {
     ADD_FAILURE() << "timed out after " << timeout.count() << " ms waiting for " << frontend
                   << " to register its HTTP address and " << expected_workers << " " << worker
                   << " instance(s)";
-  return ready ? port : 0;
+    return 0;
+  }
+  // Registration is not the frontend's view: wait until it reports healthy (it reaches a
+  // target) and lists at least one model.
+  auto serving = wait_until(
+    [port] {
+      auto c = http_client::connect("127.0.0.1", port);
+      if (!c)
+        return false;
+      auto health = c->request("GET", "/health");
+      if (!health || health->status != 200)
+        return false;
+      auto models = c->request("GET", "/v1/models");
+      return models && models->status == 200
+             && models->body.find("\"id\"") != std::string::npos;
+    },
+    timeout);
+  if (!serving)
+    ADD_FAILURE() << "timed out after " << timeout.count() << " ms waiting for " << frontend
+                  << " on port " << port << " to be healthy and list a model";
+  return serving ? port : 0;
 }
 
 } // namespace dynamo::testing

@@ -27,7 +27,9 @@ connection_stream::connection_stream(kj::Own<kj::AsyncIoStream> inner, kj::Timer
     tasks_(*this) {
 }
 
-connection_stream::~connection_stream() = default;
+connection_stream::~connection_stream() {
+  log_->warn("TMP connection destroyed lingered={} eof={}", lingered_, eof_);
+}
 
 kj::Promise<size_t> connection_stream::tryRead(void* buffer, size_t min_bytes, size_t max_bytes) {
   if (closing_)
@@ -77,9 +79,11 @@ kj::Promise<size_t> connection_stream::linger() {
     log_->debug("http connection shutdown failed: {}", e.getDescription().cStr());
     return size_t{0};
   }
+  log_->warn("TMP linger start");
+  auto t0 = timer_.now();
   return discard_input(max_linger_bytes)
-    .catch_([](kj::Exception&&) {})
-    .exclusiveJoin(timer_.afterDelay(linger_timeout))
+    .then([this, t0] { log_->warn("TMP linger drained in {} ms", (timer_.now() - t0) / kj::MILLISECONDS); }, [this](kj::Exception&& e) { log_->warn("TMP linger read failed {}", e.getDescription().cStr()); })
+    .exclusiveJoin(timer_.afterDelay(linger_timeout).then([this] { log_->warn("TMP linger timed out"); }))
     .then([] { return size_t{0}; });
 }
 

@@ -1,0 +1,243 @@
+// The frontend tested alone: a real frontend on a free port sends to a FAKE generate component
+// (announced under "fakegen", the component the frontend targets); a fake registration makes
+// the model "m" known. The test talks HTTP to the frontend and scripts the fake's answers.
+#include "dynamo/actors/frontend/frontend.hpp"
+
+#include "dynamo/error.hpp"
+#include "dynamo/plane/discovery.hpp"
+#include "dynamo/testing/actor_fakes.hpp"
+#include "dynamo/testing/http_client.hpp"
+#include "dynamo/testing/wait.hpp"
+#include "dynamo/tokenizer/utf8.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <charconv>
+#include <chrono>
+#include <string>
+
+namespace dynamo::actors {
+namespace {
+
+using dynamo::testing::actor_timeout;
+using dynamo::testing::fake_ending;
+using dynamo::testing::fake_generate_log;
+using dynamo::testing::fake_generate_script;
+using dynamo::testing::http_client;
+using dynamo::testing::http_response;
+using dynamo::testing::parse_sse_data;
+using dynamo::testing::text_chunk;
+using dynamo::testing::wait_until;
+using nlohmann::json;
+
+/// A chat request for model "m".
+std::string chat_body(bool stream, uint32_t max_tokens = 5) {
+  return json{{"model", "m"},
+              {"messages", json::array({json{{"role", "user"}, {"content", "hi"}}})},
+              {"max_tokens", max_tokens},
+              {"stream", stream}}
+    .dump();
+}
+
+class frontend_test : public dynamo::testing::actor_test {
+protected:
+  /// Announces the fake with `script`, registers model "m" and starts the frontend on a free
+  /// port; returns once the frontend knows the fake and the model.
+  void start(fake_generate_script script) {
+    fake_ = dynamo::testing::announce_fake(rt(), "fakegen", "fakegen", std::move(script), log_);
+    own(fake_.handle);
+    discovery_record model{{rt().ns(), "fakeworker"}, rt().next_instance_id(), {{"model", "m"}}};
+    auto lease = rt().discovery().register_instance(model, lease_options{});
+    ASSERT_TRUE(lease) << describe(lease.error());
+    auto ctx = dynamo::testing::make_context(rt(), "frontend",
+                                             {{"fakegen", "generate", "generate"}});
+    frontend_config cfg;
+    cfg.port = 0;
+    auto hdl = frontend::spawn(ctx, cfg);
+    ASSERT_TRUE(hdl) << "the frontend did not start";
+    frontend_ = caf::actor_cast<frontend_actor>(hdl);
+    ASSERT_TRUE(wait_until(
+      [&] {
+        auto s = stats();
+        return s.targets == 1 && s.models == std::vector<std::string>{"m"};
+      },
+      actor_timeout))
+      << "timed out waiting for the frontend to see the fake and model 'm'";
+    auto recs = rt().discovery().list(rt().ns() + "/frontend/");
+    ASSERT_EQ(recs.size(), 1u);
+    auto address = recs.front().metadata["http_address"];
+    auto colon = address.rfind(':');
+    ASSERT_NE(colon, std::string::npos) << address;
+    std::from_chars(address.data() + colon + 1, address.data() + address.size(), port_);
+    ASSERT_NE(port_, 0) << address;
+  }
+
+  void TearDown() override {
+    // Drain at once: the frontend ends every request handler still waiting for the fake.
+    if (frontend_)
+      self()
+        ->request(frontend_, actor_timeout, drain_atom::value, uint32_t{0})
+        .receive([](drain_report&) {},
+                 [](caf::error& err) { ADD_FAILURE() << "drain failed: " << describe(err); });
+  }
+
+  frontend_stats stats() {
+    frontend_stats result;
+    self()
+      ->request(frontend_, actor_timeout, stats_atom::value)
+      .receive([&result](frontend_stats& s) { result = std::move(s); },
+               [](caf::error& err) { ADD_FAILURE() << "no stats: " << describe(err); });
+    return result;
+  }
+
+  /// A connected client (fails the test and returns nullopt when the frontend is unreachable).
+  std::optional<http_client> client() {
+    auto c = http_client::connect("127.0.0.1", port_);
+    if (!c) {
+      ADD_FAILURE() << "cannot connect to port " << port_ << ": " << describe(c.error());
+      return std::nullopt;
+    }
+    return std::move(*c);
+  }
+
+  /// POSTs a chat completion and returns the whole response.
+  http_response post_chat(bool stream) {
+    auto c = client();
+    if (!c)
+      return {};
+    auto res = c->request("POST", "/v1/chat/completions", chat_body(stream),
+                          {{"Content-Type", "application/json"}});
+    if (!res) {
+      ADD_FAILURE() << "request failed: " << describe(res.error());
+      return {};
+    }
+    return std::move(*res);
+  }
+
+  std::shared_ptr<fake_generate_log> log_ = std::make_shared<fake_generate_log>();
+  dynamo::testing::announced_fake fake_;
+  frontend_actor frontend_;
+  uint16_t port_ = 0;
+};
+
+TEST_F(frontend_test, a_completed_stream_becomes_one_response_with_usage) {
+  ASSERT_NO_FATAL_FAILURE(start(
+    {{text_chunk("Hel"), text_chunk("lo", engine::finish_reason::length)}, fake_ending::end}));
+  auto res = post_chat(false);
+  ASSERT_EQ(res.status, 200) << res.body;
+  auto doc = json::parse(res.body);
+  EXPECT_EQ(doc["choices"][0]["message"]["content"], "Hello");
+  EXPECT_EQ(doc["choices"][0]["finish_reason"], "length");
+  auto calls = log_->calls();
+  ASSERT_EQ(calls.size(), 1u);
+  const auto& req = calls.front().request;
+  EXPECT_EQ(req.model, "m");
+  EXPECT_EQ(req.stop.max_tokens, 5u);
+  EXPECT_GT(req.deadline_unix_ms, 0);
+  auto prompt = req.tokens.size();
+  ASSERT_GT(prompt, 0u);
+  EXPECT_EQ(doc["usage"]["prompt_tokens"], prompt);
+  EXPECT_EQ(doc["usage"]["completion_tokens"], 5);
+  EXPECT_EQ(doc["usage"]["total_tokens"], prompt + 5);
+}
+
+TEST_F(frontend_test, a_stream_that_fails_midway_sends_an_error_event_then_done) {
+  ASSERT_NO_FATAL_FAILURE(start({{text_chunk("Hel")},
+                                 fake_ending::fail,
+                                 make_error(errc::overloaded, "the worker is overloaded")}));
+  auto res = post_chat(true);
+  ASSERT_EQ(res.status, 200) << "the stream had started before the failure";
+  auto events = parse_sse_data(res.body);
+  ASSERT_GE(events.size(), 3u) << res.body;
+  EXPECT_EQ(events.back(), "[DONE]");
+  auto first = json::parse(events.front());
+  EXPECT_EQ(first["choices"][0]["delta"]["content"], "Hel");
+  auto err = json::parse(events[events.size() - 2]);
+  ASSERT_TRUE(err.contains("error")) << events[events.size() - 2];
+  EXPECT_EQ(err["error"]["code"], "overloaded");
+  EXPECT_EQ(err["error"]["message"], "the worker is overloaded");
+}
+
+TEST_F(frontend_test, overloaded_at_once_is_503_with_retry_after) {
+  ASSERT_NO_FATAL_FAILURE(
+    start({{}, fake_ending::reply_error, make_error(errc::overloaded, "the queue is full")}));
+  auto res = post_chat(false);
+  EXPECT_EQ(res.status, 503) << res.body;
+  EXPECT_FALSE(res.header("Retry-After").empty()) << "an overloaded answer says when to retry";
+  auto doc = json::parse(res.body);
+  EXPECT_EQ(doc["error"]["code"], "overloaded");
+}
+
+TEST_F(frontend_test, invalid_request_is_400_without_the_operator_detail) {
+  ASSERT_NO_FATAL_FAILURE(
+    start({{},
+           fake_ending::reply_error,
+           make_error(errc::invalid_request, "the prompt is too long for this model",
+                      "engine: kv pool of 1024 blocks exhausted (secret-7f3a)")}));
+  auto res = post_chat(false);
+  EXPECT_EQ(res.status, 400) << res.body;
+  auto doc = json::parse(res.body);
+  EXPECT_EQ(doc["error"]["message"], "the prompt is too long for this model");
+  EXPECT_EQ(res.body.find("secret-7f3a"), std::string::npos)
+    << "the operator detail must not reach the client: " << res.body;
+  EXPECT_EQ(res.body.find("kv pool"), std::string::npos) << res.body;
+}
+
+TEST_F(frontend_test, a_client_disconnect_mid_stream_kills_the_downstream_request) {
+  ASSERT_NO_FATAL_FAILURE(start({{text_chunk("Hel")}, fake_ending::hold}));
+  auto c = client();
+  ASSERT_TRUE(c);
+  ASSERT_FALSE(c->send_request("POST", "/v1/chat/completions", chat_body(true, 100),
+                               {{"Content-Type", "application/json"}}));
+  auto head = c->read_head();
+  ASSERT_TRUE(head) << describe(head.error());
+  ASSERT_EQ(head->status, 200);
+  auto first = c->read_until("\n\n");
+  ASSERT_TRUE(first) << describe(first.error());
+  EXPECT_NE(first->find("Hel"), std::string::npos) << *first;
+  c->abort(true);
+  auto calls = log_->calls();
+  ASSERT_EQ(calls.size(), 1u);
+  auto id = calls.front().request.id;
+  ASSERT_TRUE(wait_until([&] { return !log_->cancellations().empty(); }, actor_timeout))
+    << "timed out waiting for the fake to receive cancel(" << id << ", kill)";
+  auto cancels = log_->cancellations();
+  ASSERT_EQ(cancels.size(), 1u);
+  EXPECT_EQ(cancels.front().id, id);
+  EXPECT_EQ(cancels.front().kind, cancel_kind::kill);
+  EXPECT_TRUE(wait_until([&] { return stats().active_requests == 0; }, actor_timeout))
+    << "timed out waiting for the request handler to end";
+}
+
+TEST_F(frontend_test, utf8_split_across_chunks_arrives_intact) {
+  // U+1F600 is F0 9F 98 80: its bytes arrive in two chunks.
+  ASSERT_NO_FATAL_FAILURE(start(
+    {{text_chunk("A\xF0\x9F"), text_chunk("\x98\x80" "B", engine::finish_reason::length)},
+     fake_ending::end}));
+  auto res = post_chat(true);
+  ASSERT_EQ(res.status, 200) << res.body;
+  EXPECT_TRUE(tokenizer::is_valid_utf8(res.body)) << "the SSE body must be valid UTF-8";
+  std::string text;
+  size_t deltas = 0;
+  for (const auto& ev : parse_sse_data(res.body)) {
+    if (ev == "[DONE]")
+      continue;
+    auto doc = json::parse(ev, nullptr, false);
+    ASSERT_FALSE(doc.is_discarded()) << "not JSON: " << ev;
+    const auto& delta = doc["choices"][0]["delta"];
+    if (!delta.contains("content") || !delta["content"].is_string())
+      continue;
+    auto piece = delta["content"].get<std::string>();
+    EXPECT_TRUE(tokenizer::is_valid_utf8(piece)) << "a delta with broken UTF-8";
+    EXPECT_EQ(piece.find(tokenizer::replacement_character), std::string::npos)
+      << "a delta with a replacement character";
+    text += piece;
+    deltas += piece.empty() ? 0 : 1;
+  }
+  EXPECT_EQ(text, "A\xF0\x9F\x98\x80" "B");
+  EXPECT_GE(deltas, 2u) << "the text should arrive in more than one delta";
+}
+
+} // namespace
+} // namespace dynamo::actors
