@@ -1,5 +1,7 @@
 #include "guardrail.hpp"
 
+#include "dynamo/actors/forward.hpp"
+
 #include "dynamo/config.hpp"
 #include "dynamo/error.hpp"
 #include "dynamo/lifecycle.hpp"
@@ -89,20 +91,9 @@ guardrail_actor::behavior_type guardrail_behavior(guardrail_pointer self, compon
       if (st.targets.empty())
         return make_error(errc::unavailable, "no downstream component is available");
       auto target = st.targets.entries()[st.next++ % st.targets.size()].handle;
-      auto id = req.id;
-      st.routes[id] = target;
-      auto promise = self->make_response_promise<generate_summary>();
-      self->request(target, caf::infinite, generate_atom::value, std::move(req), std::move(sink))
-        .then(
-          [self, promise, id](generate_summary& s) mutable {
-            forget(self, id);
-            promise.deliver(std::move(s));
-          },
-          [self, promise, id](caf::error& err) mutable {
-            forget(self, id);
-            promise.deliver(std::move(err));
-          });
-      return promise;
+      st.routes[req.id] = target;
+      return forward_generate(self, target, std::move(req), std::move(sink),
+                              [self](request_id id, caf::error&) { forget(self, id); });
     },
     [self](cancel_atom, request_id id, cancel_kind kind) {
       if (auto i = self->state.routes.find(id); i != self->state.routes.end())

@@ -32,19 +32,21 @@ using dynamo::testing::wait_until;
 using nlohmann::json;
 
 /// A chat request for model "m".
-std::string chat_body(bool stream, uint32_t max_tokens = 5) {
-  return json{{"model", "m"},
-              {"messages", json::array({json{{"role", "user"}, {"content", "hi"}}})},
-              {"max_tokens", max_tokens},
-              {"stream", stream}}
-    .dump();
+std::string chat_body(bool stream, uint32_t max_tokens = 5, json extra = json::object()) {
+  json body{{"model", "m"},
+            {"messages", json::array({json{{"role", "user"}, {"content", "hi"}}})},
+            {"max_tokens", max_tokens},
+            {"stream", stream}};
+  body.update(extra);
+  return body.dump();
 }
 
 class frontend_test : public dynamo::testing::actor_test {
 protected:
   /// Announces the fake with `script`, registers model "m" and starts the frontend on a free
   /// port; returns once the frontend knows the fake and the model.
-  void start(fake_generate_script script) {
+  void start(fake_generate_script script,
+             std::chrono::milliseconds request_timeout = std::chrono::minutes{10}) {
     fake_ = dynamo::testing::announce_fake(rt(), "fakegen", "fakegen", std::move(script), log_);
     own(fake_.handle);
     discovery_record model{{rt().ns(), "fakeworker"}, rt().next_instance_id(), {{"model", "m"}}};
@@ -54,6 +56,7 @@ protected:
                                              {{"fakegen", "generate", "generate"}});
     frontend_config cfg;
     cfg.port = 0;
+    cfg.request_timeout = request_timeout;
     auto hdl = frontend::spawn(ctx, cfg);
     ASSERT_TRUE(hdl) << "the frontend did not start";
     frontend_ = caf::actor_cast<frontend_actor>(hdl);
@@ -102,11 +105,11 @@ protected:
   }
 
   /// POSTs a chat completion and returns the whole response.
-  http_response post_chat(bool stream) {
+  http_response post_chat(bool stream, const std::string& body = {}) {
     auto c = client();
     if (!c)
       return {};
-    auto res = c->request("POST", "/v1/chat/completions", chat_body(stream),
+    auto res = c->request("POST", "/v1/chat/completions", body.empty() ? chat_body(stream) : body,
                           {{"Content-Type", "application/json"}});
     if (!res) {
       ADD_FAILURE() << "request failed: " << describe(res.error());
@@ -237,6 +240,52 @@ TEST_F(frontend_test, utf8_split_across_chunks_arrives_intact) {
   }
   EXPECT_EQ(text, "A\xF0\x9F\x98\x80" "B");
   EXPECT_GE(deltas, 2u) << "the text should arrive in more than one delta";
+}
+
+TEST_F(frontend_test, a_stop_string_ends_the_text_and_kills_the_downstream_request) {
+  ASSERT_NO_FATAL_FAILURE(start({{text_chunk("Hel"), text_chunk("lo world")}, fake_ending::hold}));
+  auto res = post_chat(false, chat_body(false, 50, {{"stop", json::array({"lo"})}}));
+  ASSERT_EQ(res.status, 200) << res.body;
+  auto doc = json::parse(res.body);
+  EXPECT_EQ(doc["choices"][0]["message"]["content"], "Hel");
+  EXPECT_EQ(doc["choices"][0]["finish_reason"], "stop");
+  ASSERT_TRUE(wait_until([&] { return !log_->cancellations().empty(); }, actor_timeout))
+    << "timed out waiting for the fake to receive cancel(kill) after the stop string";
+  auto cancels = log_->cancellations();
+  ASSERT_EQ(cancels.size(), 1u);
+  EXPECT_EQ(cancels.front().id, log_->calls().front().request.id);
+  EXPECT_EQ(cancels.front().kind, cancel_kind::kill);
+}
+
+TEST_F(frontend_test, a_request_past_its_deadline_is_504_and_killed_downstream) {
+  ASSERT_NO_FATAL_FAILURE(start({{}, fake_ending::hold}, std::chrono::milliseconds{200}));
+  auto res = post_chat(false);
+  EXPECT_EQ(res.status, 504) << res.body;
+  ASSERT_TRUE(wait_until([&] { return !log_->cancellations().empty(); }, actor_timeout))
+    << "timed out waiting for the fake to receive cancel(kill) at the deadline";
+  EXPECT_EQ(log_->cancellations().front().kind, cancel_kind::kill);
+}
+
+TEST_F(frontend_test, a_generate_component_that_dies_mid_stream_ends_the_response) {
+  ASSERT_NO_FATAL_FAILURE(start({{text_chunk("Hel")}, fake_ending::hold}));
+  auto c = client();
+  ASSERT_TRUE(c);
+  ASSERT_FALSE(c->send_request("POST", "/v1/chat/completions", chat_body(true, 100),
+                               {{"Content-Type", "application/json"}}));
+  auto head = c->read_head();
+  ASSERT_TRUE(head) << describe(head.error());
+  ASSERT_EQ(head->status, 200);
+  ASSERT_TRUE(c->read_until("\n\n"));
+  caf::anon_send_exit(fake_.handle, caf::exit_reason::kill);
+  auto rest = c->read_body();
+  ASSERT_TRUE(rest) << "the response must end when the generate component dies: "
+                    << describe(rest.error());
+  auto events = parse_sse_data(*rest);
+  ASSERT_GE(events.size(), 2u) << *rest;
+  EXPECT_EQ(events.back(), "[DONE]");
+  auto err = json::parse(events[events.size() - 2], nullptr, false);
+  ASSERT_TRUE(!err.is_discarded() && err.contains("error")) << *rest;
+  EXPECT_EQ(err["error"]["code"], "backend_disconnected");
 }
 
 } // namespace

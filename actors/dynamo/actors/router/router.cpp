@@ -1,5 +1,6 @@
 #include "dynamo/actors/router/router.hpp"
 
+#include "dynamo/actors/forward.hpp"
 #include "dynamo/actors/router/policy.hpp"
 #include "dynamo/config.hpp"
 #include "dynamo/error.hpp"
@@ -163,24 +164,14 @@ router_actor::behavior_type router_behavior(router_pointer self, component_conte
       st.routes[req.id] = route{target.instance, tokens};
       ++st.routed;
       st.m_requests->inc();
-      auto id = req.id;
-      auto promise = self->make_response_promise<generate_summary>();
-      self
-        ->request(target.handle, caf::infinite, generate_atom::value, std::move(req),
-                  std::move(sink))
-        .then(
-          [self, promise, id](generate_summary& summary) mutable {
-            release(self, id);
-            promise.deliver(std::move(summary));
-          },
-          [self, promise, id](caf::error& err) mutable {
-            release(self, id);
-            if (classify(err) == errc::disconnected)
-              err = make_error(errc::disconnected, "the worker serving the request went away",
-                               operator_detail(err));
-            promise.deliver(std::move(err));
-          });
-      return promise;
+      return forward_generate(self, target.handle, std::move(req), std::move(sink),
+                              [self](request_id id, caf::error& err) {
+                                release(self, id);
+                                if (err && classify(err) == errc::disconnected)
+                                  err = make_error(errc::disconnected,
+                                                   "the worker serving the request went away",
+                                                   operator_detail(err));
+                              });
     },
     [self](cancel_atom, request_id id, cancel_kind kind) {
       auto& st = self->state;

@@ -51,9 +51,9 @@ protected:
 
   /// Announces a fake worker named `label` under component "worker".
   announced_fake add_worker(std::string label, fake_generate_script script) {
-    auto fake = dynamo::testing::announce_fake(rt(), "worker", std::move(label), std::move(script),
-                                               log_,
-                                               {{"endpoints", "generate"}, {"model", "mock-model"}});
+    auto fake = dynamo::testing::announce_fake(
+      rt(), "worker", std::move(label), std::move(script), log_,
+      {{"endpoints", "generate"}, {"model", "mock-model"}});
     own(fake.handle);
     return fake;
   }
@@ -84,7 +84,7 @@ protected:
            << "timed out waiting for the fakes to receive " << n << " request(s)";
   }
 
-  /// The router's active request count for worker `instance` (-1 if it does not know it).
+  /// The router's active request count for `worker` (-1 if it does not know it).
   int64_t active_of(const router_actor& router, const announced_fake& worker) {
     auto s = stats(router);
     for (size_t i = 0; i < s.workers.size(); ++i)
@@ -173,16 +173,18 @@ TEST_F(router_test, least_loaded_sends_to_the_worker_with_fewer_requests) {
   ASSERT_TRUE(await_calls(3));
   EXPECT_EQ(log_->receiver_of(3), first);
   // Requests 2 and 3 fail: the load is released on errors too.
-  self()->send(other.handle, cancel_atom::value, request_id{2}, cancel_kind::kill);
-  self()->send(busy.handle, cancel_atom::value, request_id{3}, cancel_kind::kill);
-  for (auto [id, handle] : {std::pair{request_id{2}, &h2}, std::pair{request_id{3}, &h3}}) {
+  auto kill = [this](const announced_fake& worker, request_id id, auto& handle) {
+    self()->send(worker.handle, cancel_atom::value, id, cancel_kind::kill);
     auto s = receive_stream(self(), id);
     ASSERT_TRUE(s.failure);
     EXPECT_EQ(classify(*s.failure), errc::cancelled);
-    auto r = await_reply(*handle);
+    auto r = await_reply(handle);
     EXPECT_FALSE(r.summary);
     EXPECT_EQ(classify(r.error), errc::cancelled);
-  }
+  };
+  kill(other, 2, h2);
+  EXPECT_EQ(active_of(router, other), 0) << "load must be released on errors";
+  kill(busy, 3, h3);
   EXPECT_EQ(stats(router).active_requests, (std::vector<uint32_t>{0, 0}))
     << "load must be released on errors";
 }

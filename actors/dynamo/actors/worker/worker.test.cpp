@@ -292,5 +292,30 @@ TEST_F(worker_test, a_drain_bound_that_passes_abandons_the_request) {
   ASSERT_TRUE(await_down(caf::actor_cast<caf::actor>(worker)));
 }
 
+TEST_F(worker_test, refuses_bad_requests_without_touching_the_sink) {
+  auto worker = start_worker(slow);
+  auto refuse = [&](generate_request req, token_sink_actor to) {
+    auto handle = self()->request(worker, actor_timeout, generate_atom::value, std::move(req),
+                                  std::move(to));
+    auto reply = await_reply(handle);
+    EXPECT_FALSE(reply.summary);
+    return classify(reply.error);
+  };
+  EXPECT_EQ(refuse(make_request(1, 0, 4), sink()), errc::invalid_request) << "empty prompt";
+  EXPECT_EQ(refuse(make_request(2, 8000, 500), sink()), errc::invalid_request)
+    << "longer than the model's context";
+  EXPECT_EQ(refuse(make_request(3, 8, 4), token_sink_actor{}), errc::invalid_request)
+    << "no sink";
+  auto running = self()->request(worker, actor_timeout, generate_atom::value,
+                                 make_request(4, 64, long_generation), sink());
+  ASSERT_TRUE(receive_chunk(self(), 4));
+  EXPECT_EQ(refuse(make_request(4, 8, 4), sink()), errc::invalid_request) << "duplicate id";
+  self()->send(worker, cancel_atom::value, request_id{4}, cancel_kind::kill);
+  auto stream = receive_stream(self(), 4);
+  EXPECT_TRUE(stream.failure) << "only the running request streams to the sink";
+  EXPECT_EQ(classify(await_reply(running).error), errc::cancelled);
+  EXPECT_EQ(gauge("dynamo_component_inflight_requests"), 0);
+}
+
 } // namespace
 } // namespace dynamo::actors

@@ -1,6 +1,7 @@
 #include "dynamo/http/internal/connection_stream.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <string_view>
 
@@ -80,9 +81,9 @@ kj::Promise<size_t> connection_stream::linger() {
     return size_t{0};
   }
   log_->warn("TMP linger start");
-  auto t0 = timer_.now();
+  auto t0 = std::chrono::steady_clock::now();
   return discard_input(max_linger_bytes)
-    .then([this, t0] { log_->warn("TMP linger drained in {} ms", (timer_.now() - t0) / kj::MILLISECONDS); }, [this](kj::Exception&& e) { log_->warn("TMP linger read failed {}", e.getDescription().cStr()); })
+    .then([this, t0] { log_->warn("TMP linger drained in {} ms", std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()); }, [this](kj::Exception&& e) { log_->warn("TMP linger read failed {}", e.getDescription().cStr()); })
     .exclusiveJoin(timer_.afterDelay(linger_timeout).then([this] { log_->warn("TMP linger timed out"); }))
     .then([] { return size_t{0}; });
 }
