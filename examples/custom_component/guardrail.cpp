@@ -30,6 +30,7 @@ struct guardrail_state {
   peer_set<generate_actor> targets;
   size_t next = 0;
   std::unordered_map<request_id, generate_actor> routes;  // for cancel forwarding
+  forward_table forwards;
   std::optional<lease_id> lease;
   lifecycle life;
   caf::typed_response_promise<drain_report> drain_promise;
@@ -72,6 +73,9 @@ guardrail_actor::behavior_type guardrail_behavior(guardrail_pointer self, compon
                                                   guardrail_config cfg) {
   self->state.ctx = std::move(ctx);
   self->state.cfg = std::move(cfg);
+  self->state.forwards = forward_table{[self](request_id id, caf::error&) { forget(self, id); }};
+  self->set_down_handler(
+    [self](const caf::down_msg& down) { self->state.forwards.target_down(down); });
   if (auto err = init_guardrail(self)) {
     self->state.ctx.log->error("cannot start: {}", describe(err));
     self->quit(err);
@@ -92,8 +96,7 @@ guardrail_actor::behavior_type guardrail_behavior(guardrail_pointer self, compon
         return make_error(errc::unavailable, "no downstream component is available");
       auto target = st.targets.entries()[st.next++ % st.targets.size()].handle;
       st.routes[req.id] = target;
-      return forward_generate(self, target, std::move(req), std::move(sink),
-                              [self](request_id id, caf::error&) { forget(self, id); });
+      return st.forwards.forward(self, target, std::move(req), std::move(sink));
     },
     [self](cancel_atom, request_id id, cancel_kind kind) {
       if (auto i = self->state.routes.find(id); i != self->state.routes.end())

@@ -1,39 +1,108 @@
-// Forwarding a generate request downstream: the building block of every component that sits
-// on a generate edge (routers, guardrails, loggers). Tokens flow from the target straight to the
-// original sink; the forwarding component only sees the final reply.
+// Forwarding generate requests downstream: the building block of every component that sits on
+// a generate edge (routers, guardrails, loggers). Tokens flow from the target straight to the
+// original sink; the forwarding component sees only the final reply.
+//
+// CAF 0.17 never answers a request whose receiver dies while holding its response promise, so
+// the table monitors every target and fails that target's requests itself (errc::disconnected)
+// when it goes down. Each request settles exactly once: by the reply or by the target's death.
 #pragma once
 
 #include "dynamo/actors/messages.hpp"
+#include "dynamo/error.hpp"
 
+#include <caf/actor_addr.hpp>
+#include <caf/system_messages.hpp>
 #include <caf/error.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include <functional>
+#include <set>
+#include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace dynamo::actors {
 
-/// Sends `req` (with `sink`) to `target` and returns the promise that the calling handler
-/// returns. When the target answers, `settle(id, err)` runs first (err is empty on success; the
-/// callee may rewrite it, e.g. to add context), then the promise is delivered. Must be called
-/// from inside a handler of `self` (an event-based actor).
-template <class Self, class Settle>
-caf::typed_response_promise<generate_summary>
-forward_generate(Self* self, const generate_actor& target, generate_request req,
-                 token_sink_actor sink, Settle settle) {
-  auto id = req.id;
-  auto promise = self->template make_response_promise<generate_summary>();
-  self->request(target, caf::infinite, generate_atom::value, std::move(req), std::move(sink))
-    .then(
-      [promise, id, settle](generate_summary& summary) mutable {
-        caf::error none;
-        settle(id, none);
-        promise.deliver(std::move(summary));
-      },
-      [promise, id, settle](caf::error& err) mutable {
-        settle(id, err);
-        promise.deliver(std::move(err));
-      });
-  return promise;
-}
+/// The generate requests one actor has forwarded and not yet seen settled. Owned by that actor's
+/// state; only that actor may use it.
+class forward_table {
+public:
+  /// Runs when a request settles, before its promise is delivered; `err` is empty on success and
+  /// may be rewritten (e.g. to add context).
+  using settle_fn = std::function<void(request_id, caf::error&)>;
+
+  /// Installs the callback run for every settled request (e.g. to release routing load).
+  explicit forward_table(settle_fn on_settle = {}) : on_settle_(std::move(on_settle)) {}
+
+  /// Sends `req` with `sink` to `target` and returns the promise the calling handler returns.
+  /// Monitors `target` (once). Call from inside a handler of `self`; `self`'s down handler must
+  /// call target_down().
+  template <class Self>
+  caf::typed_response_promise<generate_summary>
+  forward(Self* self, const generate_actor& target, generate_request req, token_sink_actor sink) {
+    auto id = req.id;
+    auto promise = self->template make_response_promise<generate_summary>();
+    auto addr = target.address();
+    if (monitored_.insert(addr).second)
+      self->monitor(target);
+    entries_[id] = entry{addr, promise};
+    self->request(target, caf::infinite, generate_atom::value, std::move(req), std::move(sink))
+      .then([this, id](generate_summary& summary) { settle(id, caf::error{}, &summary); },
+            [this, id](caf::error& err) { settle(id, std::move(err), nullptr); });
+    return promise;
+  }
+
+  /// Fails every request forwarded to the terminated actor `down.source` with `disconnected`.
+  /// Returns how many requests it failed.
+  size_t target_down(const caf::down_msg& down) {
+    monitored_.erase(down.source);
+    std::vector<request_id> ids;
+    for (const auto& [id, e] : entries_)
+      if (e.target == down.source)
+        ids.push_back(id);
+    for (auto id : ids)
+      settle(id,
+             make_error(errc::disconnected, "the component serving the request went away",
+                        caf::to_string(down.reason)),
+             nullptr);
+    return ids.size();
+  }
+
+  /// The target that request `id` was forwarded to, if it is still pending.
+  caf::actor_addr target_of(request_id id) const {
+    auto i = entries_.find(id);
+    return i == entries_.end() ? caf::actor_addr{} : i->second.target;
+  }
+
+  /// Number of pending requests.
+  size_t size() const noexcept { return entries_.size(); }
+
+  /// True without pending requests.
+  bool empty() const noexcept { return entries_.empty(); }
+
+private:
+  struct entry {
+    caf::actor_addr target;
+    caf::typed_response_promise<generate_summary> promise;
+  };
+
+  void settle(request_id id, caf::error err, generate_summary* summary) {
+    auto i = entries_.find(id);
+    if (i == entries_.end())
+      return; // already settled by the target's death
+    auto promise = std::move(i->second.promise);
+    entries_.erase(i);
+    if (on_settle_)
+      on_settle_(id, err);
+    if (err)
+      promise.deliver(std::move(err));
+    else
+      promise.deliver(std::move(*summary));
+  }
+
+  settle_fn on_settle_;
+  std::unordered_map<request_id, entry> entries_;
+  std::set<caf::actor_addr> monitored_;
+};
 
 } // namespace dynamo::actors

@@ -288,6 +288,13 @@ caf::behavior handler_behavior(handler_pointer self, std::shared_ptr<const front
   state.stream->on_disconnect(
     [hdl = caf::actor{self}] { caf::anon_send(hdl, gone_atom::value); });
   self->delayed_send(self, timeout, expire_atom::value);
+  // CAF 0.17 never answers a request whose receiver dies holding it: watch the target.
+  self->monitor(state.target);
+  self->set_down_handler([self](const caf::down_msg& down) {
+    if (down.source == self->state.target.address())
+      fail(self, make_error(errc::disconnected, "the component serving the request went away",
+                            caf::to_string(down.reason)));
+  });
   auto sink = caf::actor_cast<token_sink_actor>(self);
   self->request(state.target, caf::infinite, generate_atom::value, std::move(gen), sink)
     .then([](const generate_summary&) {

@@ -35,6 +35,7 @@ struct router_state {
   peer_set<generate_actor> workers;
   std::vector<worker_load> load;  // parallel to workers.entries()
   std::unordered_map<request_id, route> routes;
+  forward_table forwards;
   std::optional<lease_id> lease;
   lifecycle life;
   caf::typed_response_promise<drain_report> drain_promise;
@@ -133,6 +134,16 @@ router_actor::behavior_type router_behavior(router_pointer self, component_conte
                                             router_config cfg) {
   self->state.ctx = std::move(ctx);
   self->state.cfg = std::move(cfg);
+  self->state.forwards = forward_table{[self](request_id id, caf::error& err) {
+    release(self, id);
+    if (err && classify(err) == errc::disconnected)
+      err = make_error(errc::disconnected, "the worker serving the request went away",
+                       operator_detail(err));
+  }};
+  self->set_down_handler([self](const caf::down_msg& down) {
+    if (auto n = self->state.forwards.target_down(down); n > 0)
+      self->state.ctx.log->warn("a worker terminated with {} request(s) in flight", n);
+  });
   if (auto err = init_router(self)) {
     // CAF 0.17 typed behaviors cannot be empty: quit, and return the behavior unused.
     self->state.ctx.log->error("cannot start: {}", describe(err));
@@ -164,14 +175,7 @@ router_actor::behavior_type router_behavior(router_pointer self, component_conte
       st.routes[req.id] = route{target.instance, tokens};
       ++st.routed;
       st.m_requests->inc();
-      return forward_generate(self, target.handle, std::move(req), std::move(sink),
-                              [self](request_id id, caf::error& err) {
-                                release(self, id);
-                                if (err && classify(err) == errc::disconnected)
-                                  err = make_error(errc::disconnected,
-                                                   "the worker serving the request went away",
-                                                   operator_detail(err));
-                              });
+      return st.forwards.forward(self, target.handle, std::move(req), std::move(sink));
     },
     [self](cancel_atom, request_id id, cancel_kind kind) {
       auto& st = self->state;

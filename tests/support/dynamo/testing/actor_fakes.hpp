@@ -271,11 +271,13 @@ inline announced_fake announce_fake(runtime& rt, const std::string& component, s
 /// that fails half-way still tears down promptly.
 class actor_test : public ::testing::Test {
 protected:
+  /// Builds the runtime and the test's actor.
   actor_test()
     : rt_(std::make_unique<runtime>(serving_graph::test_runtime_config())),
       self_(std::make_unique<caf::scoped_actor>(rt_->system())) {
   }
 
+  /// Kills the owned actors, then shuts the runtime down (waiting for every actor).
   ~actor_test() override {
     for (const auto& hdl : owned_)
       if (hdl)

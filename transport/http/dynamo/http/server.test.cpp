@@ -138,6 +138,40 @@ TEST(http_server, client_still_sending_a_refused_body_reads_the_413) {
   EXPECT_TRUE(client.wait_closed(timeout));
 }
 
+TEST(http_server, slow_client_still_sending_a_refused_body_reads_the_413) {
+  std::atomic<int> calls{0};
+  server_config cfg;
+  cfg.max_body_bytes = 1024;
+  auto srv = start_server(
+    [&calls](request req, std::shared_ptr<response_stream> out) {
+      ++calls;
+      echo(std::move(req), std::move(out));
+    },
+    cfg);
+  ASSERT_TRUE(srv);
+  auto client = connect_to(*srv);
+  // The refused body trickles in for about 2.4 s, longer than any fixed closing deadline of a
+  // few seconds: the server must keep draining for as long as the client makes progress. The
+  // pauses model a slow uploader; they synchronise nothing.
+  constexpr size_t piece_bytes = 64 * 1024;
+  constexpr int pieces = 24;
+  ASSERT_FALSE(client.send_request("POST", "/x", {},
+                                   {{"Content-Length", std::to_string(piece_bytes * pieces)}}));
+  const std::string piece(piece_bytes, 'c');
+  for (int i = 0; i < pieces; ++i) {
+    std::this_thread::sleep_for(100ms);
+    auto err = client.send_more(piece);
+    ASSERT_FALSE(err) << "piece " << i << ": " << describe(err);
+  }
+  auto head = client.read_head();
+  ASSERT_TRUE(head) << describe(head.error());
+  EXPECT_EQ(head->status, 413);
+  EXPECT_EQ(head->header("connection"), "close");
+  EXPECT_THAT(body_or_error(client.read_body()), HasSubstr(R"("code":"request_too_large")"));
+  EXPECT_TRUE(client.wait_closed(timeout)) << "the server should close after a 413";
+  EXPECT_EQ(calls.load(), 0);
+}
+
 TEST(http_server, oversize_chunked_body_gets_413_without_calling_the_handler) {
   std::atomic<int> calls{0};
   server_config cfg;

@@ -1,7 +1,10 @@
 #include "dynamo/http/internal/connection_stream.hpp"
 
+#include <sys/socket.h>
+#include <sys/types.h>
+
 #include <algorithm>
-#include <chrono>
+#include <cerrno>
 #include <cstring>
 #include <string_view>
 
@@ -9,32 +12,35 @@ namespace dynamo::http::internal {
 
 namespace {
 
-constexpr auto linger_timeout = 2 * kj::SECONDS;
+int64_t to_ms(kj::Duration d) {
+  return d / kj::MILLISECONDS;
+}
 
 } // namespace
 
 connection_stream::connection_stream(kj::Own<kj::AsyncIoStream> inner, kj::Timer& timer,
-                                     logger_ptr log)
-  : connection_stream(kj::mv(inner), timer, std::move(log), kj::newPromiseAndFulfiller<void>()) {
+                                     logger_ptr log, linger_limits limits)
+  : connection_stream(kj::mv(inner), timer, std::move(log), limits,
+                      kj::newPromiseAndFulfiller<void>()) {
 }
 
 connection_stream::connection_stream(kj::Own<kj::AsyncIoStream> inner, kj::Timer& timer,
-                                     logger_ptr log, kj::PromiseFulfillerPair<void> gone)
+                                     logger_ptr log, linger_limits limits,
+                                     kj::PromiseFulfillerPair<void> gone)
   : inner_(kj::mv(inner)),
     timer_(timer),
     log_(std::move(log)),
+    limits_(limits),
     gone_fulfiller_(kj::mv(gone.fulfiller)),
     gone_(gone.promise.fork()),
     tasks_(*this) {
 }
 
-connection_stream::~connection_stream() {
-  log_->warn("TMP connection destroyed lingered={} eof={}", lingered_, eof_);
-}
+connection_stream::~connection_stream() = default;
 
 kj::Promise<size_t> connection_stream::tryRead(void* buffer, size_t min_bytes, size_t max_bytes) {
   if (closing_)
-    return linger();
+    return size_t{0};
   auto* out = static_cast<kj::byte*>(buffer);
   size_t n = take_buffered(out, max_bytes);
   if (n >= min_bytes)
@@ -45,7 +51,7 @@ kj::Promise<size_t> connection_stream::tryRead(void* buffer, size_t min_bytes, s
 kj::Promise<size_t> connection_stream::read_more(kj::byte* out, size_t min_bytes,
                                                  size_t max_bytes) {
   if (closing_)
-    return linger();
+    return size_t{0};
   if (watch_in_flight_) {
     // The watcher owns the socket's read side until its read completes; its bytes come first.
     return wait_for_watch().then(
@@ -55,10 +61,18 @@ kj::Promise<size_t> connection_stream::read_more(kj::byte* out, size_t min_bytes
     return kj::cp(*failure);
   if (eof_)
     return size_t{0};
-  return inner_->tryRead(out, min_bytes, max_bytes).then([this, out](size_t got) {
-    sniff(out, got);
-    return got;
-  });
+  return inner_->tryRead(out, min_bytes, max_bytes)
+    .then(
+      [this, out, min_bytes](size_t got) {
+        if (got < min_bytes)
+          eof_ = true;
+        sniff(out, got);
+        return got;
+      },
+      [this](kj::Exception&& e) -> size_t {
+        failure_ = kj::cp(e);
+        kj::throwFatalException(kj::mv(e));
+      });
 }
 
 kj::Promise<void> connection_stream::wait_for_watch() {
@@ -67,42 +81,77 @@ kj::Promise<void> connection_stream::wait_for_watch() {
   return kj::mv(paf.promise);
 }
 
-kj::Promise<size_t> connection_stream::linger() {
-  if (lingered_)
-    return size_t{0};
-  lingered_ = true;
-  // kj flushed the last response before reading again, so the FIN follows it. Draining what
-  // the client still sends (e.g. the rest of a body refused with 413) keeps the kernel from
-  // answering with an RST that could destroy the unread response on the client's side.
+kj::Promise<void> connection_stream::linger_close() {
+  closing_ = true;
+  watching_ = false;
+  if (eof_ || failure_ != nullptr)
+    return kj::READY_NOW;  // nothing more can arrive: closing cannot cause an RST
+  // kj flushed the last response before it let go of the connection, so the FIN follows it.
+  // Draining what the client still sends (e.g. the rest of a body refused with 413) keeps the
+  // kernel from answering it with an RST that would destroy the response unread on the client.
   try {
     inner_->shutdownWrite();
   } catch (const kj::Exception& e) {
     log_->debug("http connection shutdown failed: {}", e.getDescription().cStr());
-    return size_t{0};
+    return kj::READY_NOW;
   }
-  log_->warn("TMP linger start");
-  auto t0 = std::chrono::steady_clock::now();
-  return discard_input(max_linger_bytes)
-    .then([this, t0] { log_->warn("TMP linger drained in {} ms", std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()); }, [this](kj::Exception&& e) { log_->warn("TMP linger read failed {}", e.getDescription().cStr()); })
-    .exclusiveJoin(timer_.afterDelay(linger_timeout).then([this] { log_->warn("TMP linger timed out"); }))
-    .then([] { return size_t{0}; });
+  linger_buffer_ = kj::heapArray<kj::byte>(linger_read_bytes);
+  return discard_input().exclusiveJoin(
+    timer_.afterDelay(limits_.max_duration).then([this] {
+      log_->debug("http connection closed after lingering {} ms with the client still sending",
+                  to_ms(limits_.max_duration));
+    }));
 }
 
-kj::Promise<void> connection_stream::discard_input(size_t budget) {
+kj::Promise<void> connection_stream::discard_input() {
+  discarded_ += buffered_.size() - buffered_offset_;
   buffered_.clear();
   buffered_offset_ = 0;
-  if (eof_ || failure_ != nullptr || budget == 0)
+  if (eof_ || failure_ != nullptr)
     return kj::READY_NOW;
-  if (watch_in_flight_)
-    return wait_for_watch().then([this, budget] { return discard_input(budget); });
-  return inner_->tryRead(scratch_.data(), 1, scratch_.size())
-    .then([this, budget](size_t n) -> kj::Promise<void> {
-      if (n == 0) {
-        eof_ = true;
-        return kj::READY_NOW;
-      }
-      return discard_input(budget > n ? budget - n : 0);
+  if (discarded_ >= limits_.max_bytes) {
+    log_->debug("http connection closed after discarding {} bytes the client sent after the "
+                "response",
+                discarded_);
+    return kj::READY_NOW;
+  }
+  kj::Promise<void> input = nullptr;
+  if (watch_in_flight_) {
+    // The watcher owns the read side until its read completes; on_watch_read() keeps its bytes.
+    input = wait_for_watch();
+  } else {
+    auto want = static_cast<size_t>(
+      std::min<uint64_t>(linger_buffer_.size(), limits_.max_bytes - discarded_));
+    input = inner_->tryRead(linger_buffer_.begin(), 1, want)
+              .then(
+                [this](size_t n) {
+                  discarded_ += n;
+                  if (n == 0)
+                    eof_ = true;
+                },
+                [this](kj::Exception&& e) { failure_ = kj::mv(e); });
+  }
+  return input.then([] { return true; })
+    .exclusiveJoin(timer_.afterDelay(limits_.idle_timeout).then([] { return false; }))
+    .then([this](bool progressed) -> kj::Promise<void> {
+      // A starved loop can see the idle timer expire before it sees input that arrived in
+      // time: the socket decides whether the client really went quiet.
+      if (progressed || input_pending())
+        return discard_input();
+      log_->debug("http connection closed: the client sent nothing for {} ms after the response",
+                  to_ms(limits_.idle_timeout));
+      return kj::READY_NOW;
     });
+}
+
+bool connection_stream::input_pending() const {
+  KJ_IF_MAYBE (fd, inner_->getFd()) {
+    kj::byte probe = 0;
+    auto n = ::recv(*fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    // Data, EOF or a pending error: the next read completes at once.
+    return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+  }
+  return false;
 }
 
 size_t connection_stream::take_buffered(kj::byte* out, size_t max_bytes) {

@@ -179,9 +179,18 @@ private:
     } catch (const kj::Exception& e) {
       log_->debug("http: TCP_NODELAY not set: {}", describe(e));
     }
-    kj::Own<kj::AsyncIoStream> wrapped =
-      kj::heap<connection_stream>(kj::mv(conn), io_.provider->getTimer(), log_);
-    connections_.add(http_->listenHttp(kj::mv(wrapped)));
+    auto stream = kj::heap<connection_stream>(kj::mv(conn), io_.provider->getTimer(), log_);
+    connection_stream* served = stream.get();
+    // kj only borrows the stream, so that the connection outlives kj's handling of it: once kj
+    // lets go (its own grace periods included), the lingering close runs under our limits.
+    connections_.add(http_->listenHttpCleanDrain(*served)
+                       .then([](bool) {},
+                             [this](kj::Exception&& e) {
+                               log_->debug("http connection ended with an error: {}",
+                                           describe(e));
+                             })
+                       .then([served] { return served->linger_close(); })
+                       .attach(kj::mv(stream)));
   }
 
   void taskFailed(kj::Exception&& exception) override {
