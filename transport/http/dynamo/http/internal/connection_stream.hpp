@@ -84,10 +84,10 @@ public:
 
   /// Closes the connection gracefully once kj let go of it (its listenHttpCleanDrain() promise
   /// settled): unless the client is known to be gone, sends FIN after the response, then reads
-  /// and discards what the client still sends until EOF, an error, or a bound of `limits` (each
-  /// end is logged at debug level). Resolves when the socket may be closed: without data the
-  /// client has not read yet being destroyed by an RST, unless a bound was hit. Never rejects.
-  /// Loop thread only; call once, then destroy the stream.
+  /// and discards what the client still sends. Resolves at the client's EOF or a read error (so
+  /// closing the socket cannot make the kernel reset it and destroy the unread response), or at a
+  /// bound of `limits` (logged at debug level). Never rejects. Loop thread only; call once, then
+  /// destroy the stream.
   kj::Promise<void> linger_close();
 
   /// True once close_after_response() was called.
