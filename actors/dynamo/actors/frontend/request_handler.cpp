@@ -109,12 +109,13 @@ void count_request(handler_state& st, int status) {
     .inc();
 }
 
-void close_out(handler_pointer self) {
-  auto& st = self->state;
+/// Marks the request done and settles its metrics. Called before the last bytes are handed to
+/// the server, so that a client that got its response already sees it counted.
+void close_out(handler_state& st, int status) {
   st.done = true;
+  count_request(st, status);
   st.m.inflight->dec();
   st.m.duration->observe(std::chrono::duration<double>(clock::now() - st.started).count());
-  self->quit();
 }
 
 /// Ends the request with an error: an HTTP error before streaming started, an SSE error event
@@ -125,6 +126,7 @@ void fail(handler_pointer self, const caf::error& err) {
     return;
   auto api = openai::error_from(err);
   st.shared->ctx.log->debug("request {:016x} failed: {}", st.id, describe(err));
+  close_out(st, api.status);
   if (st.req.stream && !st.first_chunk) {
     st.stream->write(openai::sse_event(openai::format_error(api)));
     st.stream->write(openai::sse_done());
@@ -132,8 +134,14 @@ void fail(handler_pointer self, const caf::error& err) {
   } else {
     respond_error(*st.stream, api);
   }
-  count_request(st, api.status);
-  close_out(self);
+  self->quit();
+}
+
+/// Sends the SSE response head once, before the first chunk.
+void start_sse(handler_state& st) {
+  if (st.first_chunk)
+    st.stream->start_stream(200, "text/event-stream",
+                            {{"Cache-Control", "no-cache"}, {"X-Request-Id", st.response_id}});
 }
 
 void emit_text(handler_pointer self, std::string_view delta) {
@@ -144,9 +152,7 @@ void emit_text(handler_pointer self, std::string_view delta) {
     st.text.append(delta);
     return;
   }
-  if (st.first_chunk)
-    st.stream->start_stream(200, "text/event-stream",
-                            {{"Cache-Control", "no-cache"}, {"X-Request-Id", st.response_id}});
+  start_sse(st);
   st.stream->write(openai::sse_event(openai::format_chunk(st.req.kind, st.response_id, st.created,
                                                           st.req.model, delta, std::nullopt,
                                                           st.first_chunk)));
@@ -161,10 +167,9 @@ void complete(handler_pointer self, const std::string& finish) {
   st.m.osl->observe(st.counts.completion_tokens);
   st.m.output_tokens->inc(st.counts.completion_tokens);
   st.m.cached_tokens->inc(st.counts.cached_tokens);
+  close_out(st, 200);
   if (st.req.stream) {
-    if (st.first_chunk)
-      st.stream->start_stream(200, "text/event-stream",
-                              {{"Cache-Control", "no-cache"}, {"X-Request-Id", st.response_id}});
+    start_sse(st);
     st.stream->write(openai::sse_event(openai::format_chunk(st.req.kind, st.response_id,
                                                             st.created, st.req.model, "", finish,
                                                             st.first_chunk)));
@@ -180,8 +185,7 @@ void complete(handler_pointer self, const std::string& finish) {
                                                st.req.model, st.text, finish, st.counts),
                        {{"X-Request-Id", st.response_id}});
   }
-  count_request(st, 200);
-  close_out(self);
+  self->quit();
 }
 
 void on_tokens(handler_pointer self, token_chunk& chunk) {
@@ -315,8 +319,8 @@ caf::behavior handler_behavior(handler_pointer self, std::shared_ptr<const front
       s.m.disconnected->inc();
       s.m.cancelled->inc();
       s.cancel->kill();
-      count_request(s, 499);
-      close_out(self);
+      close_out(s, 499);
+      self->quit();
     },
     [self](expire_atom) {
       auto& s = self->state;
