@@ -56,6 +56,9 @@ struct worker_state {
   worker_config cfg;
   std::shared_ptr<engine::engine> engine;
   std::unordered_map<request_id, active_request> active;
+  /// Sinks are monitored once however many requests they have here (a long-lived sink must not
+  /// accumulate monitors).
+  std::unordered_map<caf::actor_addr, uint32_t> sink_refs;
   bool stepping = false;
   uint64_t step_seq = 0;
   engine::step_result pending;
@@ -155,6 +158,19 @@ void finish_drain_if_idle(worker_pointer self) {
   self->quit();
 }
 
+/// Forgets a request and stops watching its sink when no other request uses it.
+void erase_request(worker_pointer self,
+                   std::unordered_map<request_id, active_request>::iterator pos) {
+  auto& st = self->state;
+  auto addr = pos->second.sink.address();
+  st.active.erase(pos);
+  auto ref = st.sink_refs.find(addr);
+  if (ref != st.sink_refs.end() && --ref->second == 0) {
+    st.sink_refs.erase(ref);
+    self->demonitor(addr);
+  }
+}
+
 void complete(worker_pointer self, request_id id, active_request& req, engine::finish_reason why) {
   auto& st = self->state;
   auto elapsed = std::chrono::duration<double>(clock::now() - req.started).count();
@@ -199,7 +215,7 @@ void deliver_step(worker_pointer self) {
                             out.error_detail);
       self->send(req.sink, stream_fail_atom::value, out.id, err);
       req.promise.deliver(err);
-      st.active.erase(i);
+      erase_request(self, i);
       continue;
     }
     if (!out.tokens.empty() || out.finish != engine::finish_reason::none) {
@@ -209,7 +225,7 @@ void deliver_step(worker_pointer self) {
     }
     if (out.finish != engine::finish_reason::none) {
       complete(self, out.id, req, out.finish);
-      st.active.erase(i);
+      erase_request(self, i);
     }
   }
   flush_kv_events(self);
@@ -237,7 +253,7 @@ void cancel_request(worker_pointer self, request_id id, cancel_kind kind) {
                            req.cached_prompt_tokens});
     complete(self, id, req, engine::finish_reason::cancelled);
   }
-  st.active.erase(i);
+  erase_request(self, i);
   flush_kv_events(self);
   publish_load(self, !st.engine->has_work());
   finish_drain_if_idle(self);
@@ -349,7 +365,8 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, component_conte
       if (auto err = st.engine->admit(std::move(seq)))
         return err;
       auto promise = self->make_response_promise<generate_summary>();
-      self->monitor(sink);
+      if (st.sink_refs[sink.address()]++ == 0)
+        self->monitor(sink);
       active_request entry;
       entry.sink = std::move(sink);
       entry.promise = promise;

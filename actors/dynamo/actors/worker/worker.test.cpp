@@ -47,6 +47,19 @@ token_sink_actor::behavior_type dying_sink(token_sink_actor::pointer self,
   };
 }
 
+/// A sink shared by several requests: it terminates on the first item after one stream ended.
+token_sink_actor::behavior_type dies_after_first_end(token_sink_actor::pointer self,
+                                                     std::shared_ptr<std::atomic<int>> ends) {
+  return {
+    [self, ends](stream_item_atom, request_id, token_chunk&) {
+      if (ends->load() > 0)
+        self->quit();
+    },
+    [ends](stream_end_atom, request_id) { ++*ends; },
+    [](stream_fail_atom, request_id, caf::error&) {},
+  };
+}
+
 class worker_test : public dynamo::testing::actor_test {
 protected:
   /// Spawns a mocker worker named "worker" serving "test-model".
@@ -200,6 +213,33 @@ TEST_F(worker_test, a_dead_sink_drops_its_request) {
     << "timed out waiting for in-flight requests and active KV blocks to return to 0 (inflight "
     << gauge("dynamo_component_inflight_requests") << ", active blocks "
     << gauge("dynamo_component_kv_active_blocks") << ")";
+}
+
+TEST_F(worker_test, a_sink_shared_by_requests_is_watched_until_its_last_request) {
+  // The worker monitors a sink once for all its requests and stops when the last one ends; a
+  // finished request must not stop the watch while another one still streams to that sink.
+  auto worker = start_worker(slow);
+  auto ends = std::make_shared<std::atomic<int>>(0);
+  auto sink_hdl = rt().system().spawn(dies_after_first_end, ends);
+  auto short_req = self()->request(worker, actor_timeout, generate_atom::value,
+                                   make_request(1, 16, 2), sink_hdl);
+  auto long_req = self()->request(worker, actor_timeout, generate_atom::value,
+                                  make_request(2, 16, long_generation), sink_hdl);
+  auto first = await_reply(short_req);
+  ASSERT_TRUE(first.summary) << describe(first.error);
+  EXPECT_EQ(first.summary->completion_tokens, 2u);
+  auto second = await_reply(long_req);
+  EXPECT_FALSE(second.summary) << "the request of a sink that died must not run to the end";
+  EXPECT_EQ(classify(second.error), errc::cancelled) << describe(second.error);
+  EXPECT_EQ(ends->load(), 1);
+  EXPECT_TRUE(wait_until(
+    [&] {
+      return gauge("dynamo_component_inflight_requests") == 0
+             && gauge("dynamo_component_kv_active_blocks") == 0;
+    },
+    actor_timeout))
+    << "inflight " << gauge("dynamo_component_inflight_requests") << ", active blocks "
+    << gauge("dynamo_component_kv_active_blocks");
 }
 
 TEST_F(worker_test, publishes_kv_events_and_load_on_the_event_plane) {
