@@ -17,8 +17,8 @@ namespace dynamo::actors {
 
 /// An HTTP request handed from the server's event loop to the frontend actor.
 struct http_exchange {
-  http::request request;
-  std::shared_ptr<http::response_stream> stream;
+  http::request request;                          ///< The parsed request with its body.
+  std::shared_ptr<http::response_stream> stream;  ///< Where the answer goes (thread-safe).
 };
 
 template <class Inspector>
@@ -37,7 +37,7 @@ struct frontend_stats {
   std::string address;            ///< "host:port" actually bound.
   uint32_t active_requests = 0;
   uint32_t targets = 0;           ///< Live instances of the components it sends to.
-  std::vector<std::string> models;
+  std::vector<std::string> models;  ///< Models with at least one live worker.
 };
 
 template <class Inspector>
@@ -53,7 +53,7 @@ using frontend_actor = lifecycle_actor::extend<
 
 /// Frontend settings (flags "--<name>.*"; --host and --port are aliases).
 struct frontend_config {
-  std::string host = "127.0.0.1";
+  std::string host = "127.0.0.1";                  ///< Address the HTTP server binds.
   uint16_t port = 8000;                            ///< 0 = pick a free port.
   size_t max_body_bytes = 4u << 20;                ///< Larger bodies get 413.
   uint32_t default_max_tokens = 16;                ///< When a request gives none.

@@ -14,7 +14,7 @@ namespace dynamo::actors {
 
 /// Snapshot of a router's view (for tests and diagnostics).
 struct router_stats {
-  std::string policy;
+  std::string policy;                     ///< Name of the routing policy.
   std::vector<uint64_t> workers;          ///< Known worker instance ids.
   std::vector<uint32_t> active_requests;  ///< Parallel to workers.
   uint64_t routed = 0;
