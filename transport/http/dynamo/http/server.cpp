@@ -3,6 +3,7 @@
 #include "dynamo/error.hpp"
 #include "dynamo/http/internal/listen_socket.hpp"
 #include "dynamo/http/internal/loop_bridge.hpp"
+#include "dynamo/http/internal/response_ops.hpp"
 #include "dynamo/http/internal/server_impl.hpp"
 
 #include <algorithm>
@@ -11,22 +12,12 @@ namespace dynamo::http {
 
 namespace {
 
-char lower(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size()
-         && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-              return lower(x) == lower(y);
-            });
-}
 
 } // namespace
 
 std::string request::header(std::string_view name) const {
   for (const auto& [key, value] : headers)
-    if (iequals(key, name))
+    if (internal::iequals(key, name))
       return value;
   return {};
 }

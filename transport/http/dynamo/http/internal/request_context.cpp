@@ -299,25 +299,24 @@ void request_context::complete() {
 void request_context::abandon(std::string_view why) {
   if (finished_)
     return;
-  finished_ = true;
   env_.log->debug("http request abandoned: {}", why);
-  conn_.stop_watch();
-  if (stream_)
-    stream_->fire_disconnect();
-  release_count();
-  done_->reject(KJ_EXCEPTION(DISCONNECTED, "http client disconnected"));
+  end_unsuccessfully(KJ_EXCEPTION(DISCONNECTED, "http client disconnected"));
 }
 
 void request_context::fail(std::string_view what) {
   if (finished_)
     return;
-  finished_ = true;
   env_.log->error("http response failed: {}", what);
+  end_unsuccessfully(KJ_EXCEPTION(FAILED, "http response failed"));
+}
+
+void request_context::end_unsuccessfully(kj::Exception reason) {
+  finished_ = true;
   conn_.stop_watch();
   if (stream_)
     stream_->fire_disconnect();
   release_count();
-  done_->reject(KJ_EXCEPTION(FAILED, "http response failed"));
+  done_->reject(kj::mv(reason));
 }
 
 void request_context::release_count() noexcept {

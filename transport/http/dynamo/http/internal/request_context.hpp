@@ -81,6 +81,9 @@ private:
 
   void fail(std::string_view what);
 
+  /// The common end of abandon() and fail(): stop watching, tell the handler, reject `done_`.
+  void end_unsuccessfully(kj::Exception reason);
+
   void release_count() noexcept;
 
   void taskFailed(kj::Exception&& exception) override;

@@ -57,12 +57,6 @@ char lower(char c) noexcept {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size()
-         && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-              return lower(x) == lower(y);
-            });
-}
 
 std::string_view trim(std::string_view s) noexcept {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
@@ -175,6 +169,13 @@ std::string error_body(std::string_view message, std::string_view type, std::str
   append_json_string(out, code);
   out += "}}";
   return out;
+}
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size()
+         && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+              return lower(x) == lower(y);
+            });
 }
 
 } // namespace dynamo::http::internal

@@ -36,6 +36,9 @@ struct finish_op {};
 /// One queued response operation; a valid sequence is respond, or start write* finish.
 using response_op = std::variant<respond_op, start_op, write_op, finish_op>;
 
+/// ASCII case-insensitive equality (HTTP header names and tokens). Any thread.
+bool iequals(std::string_view a, std::string_view b) noexcept;
+
 /// True for statuses a final response may carry (200..599).
 bool is_valid_status(int status) noexcept;
 
