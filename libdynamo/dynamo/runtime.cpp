@@ -53,6 +53,7 @@ runtime::~runtime() {
   // Actors may still run exit functors that withdraw registrations after CAF counted them as
   // done; those functors hold their own shared reference to the plane they use, so dropping
   // ours here never pulls a plane from under them.
+  requests_->shutdown();
   system_->await_all_actors_done();
   requests_.reset();
   events_.reset();

@@ -1,27 +1,23 @@
 // The built example binary `dynamo_agg` as a process: --help, a bad flag, serving on a port
 // from flags or the environment, graceful shutdown on SIGTERM/SIGINT, and a busy port.
 #include "dynamo/error.hpp"
+#include "dynamo/testing/child_process.hpp"
 #include "dynamo/testing/http_client.hpp"
 #include "dynamo/testing/wait.hpp"
 
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <fstream>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -29,142 +25,10 @@
 #  error "DYNAMO_AGG_BINARY must name the dynamo_agg executable"
 #endif
 
-extern char** environ;
-
 namespace dynamo::testing {
 namespace {
 
 using namespace std::chrono_literals;
-
-std::string read_file(const std::string& path) {
-  std::ifstream in{path, std::ios::binary};
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-/// A child process running the agg binary with stdout and stderr captured in files of a fresh
-/// temporary directory. Killed (SIGKILL) and reaped on destruction if still running.
-class child_process {
-public:
-  /// Starts DYNAMO_AGG_BINARY with `args`. The child's environment is ours without DYN_*
-  /// variables, plus `env` ("NAME=value" entries). Fails the test if it cannot start.
-  child_process(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {
-    std::string tmpl = "/tmp/dynamo_agg_process_XXXXXX";
-    if (::mkdtemp(tmpl.data()) == nullptr) {
-      ADD_FAILURE() << "mkdtemp failed: " << std::strerror(errno);
-      return;
-    }
-    dir_ = tmpl;
-    std::vector<std::string> argv_store{DYNAMO_AGG_BINARY};
-    argv_store.insert(argv_store.end(), args.begin(), args.end());
-    std::vector<std::string> env_store;
-    for (char** e = environ; e != nullptr && *e != nullptr; ++e)
-      if (std::strncmp(*e, "DYN_", 4) != 0)
-        env_store.emplace_back(*e);
-    env_store.insert(env_store.end(), env.begin(), env.end());
-    auto argv = c_strings(argv_store);
-    auto envp = c_strings(env_store);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, stdout_path().c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_path().c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t unblocked;
-    sigemptyset(&unblocked);
-    sigset_t defaults;
-    sigemptyset(&defaults);
-    sigaddset(&defaults, SIGINT);
-    sigaddset(&defaults, SIGTERM);
-    posix_spawnattr_setsigmask(&attr, &unblocked);
-    posix_spawnattr_setsigdefault(&attr, &defaults);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    int rc = ::posix_spawn(&pid_, argv[0], &actions, &attr, argv.data(), envp.data());
-    posix_spawnattr_destroy(&attr);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) {
-      pid_ = -1;
-      ADD_FAILURE() << "posix_spawn(" << argv[0] << ") failed: " << std::strerror(rc);
-    }
-  }
-
-  child_process(const child_process&) = delete;
-  child_process& operator=(const child_process&) = delete;
-
-  ~child_process() {
-    if (pid_ > 0 && !status_) {
-      ::kill(pid_, SIGKILL);
-      int st = 0;
-      while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
-      }
-    }
-    if (!dir_.empty()) {
-      ::unlink(stdout_path().c_str());
-      ::unlink(stderr_path().c_str());
-      ::rmdir(dir_.c_str());
-    }
-  }
-
-  /// True when the child started.
-  bool started() const noexcept { return pid_ > 0; }
-
-  /// Reaps the child if it has exited; true once it has.
-  bool exited() {
-    if (status_)
-      return true;
-    if (pid_ <= 0)
-      return false;
-    int st = 0;
-    if (::waitpid(pid_, &st, WNOHANG) == pid_)
-      status_ = st;
-    return status_.has_value();
-  }
-
-  /// Waits up to `timeout` for the child to exit; its exit code (128 + signal when killed by
-  /// one), or nullopt if it is still running.
-  std::optional<int> wait_exit(std::chrono::milliseconds timeout) {
-    if (!wait_until([this] { return exited(); }, timeout, 10ms))
-      return std::nullopt;
-    if (WIFEXITED(*status_))
-      return WEXITSTATUS(*status_);
-    return 128 + WTERMSIG(*status_);
-  }
-
-  /// Sends `sig` to the running child.
-  void signal(int sig) {
-    if (pid_ > 0 && !exited())
-      ::kill(pid_, sig);
-  }
-
-  /// What the child wrote to stdout so far.
-  std::string out() const { return read_file(stdout_path()); }
-  /// What the child wrote to stderr so far (its log).
-  std::string err() const { return read_file(stderr_path()); }
-  /// Both streams, for failure messages.
-  std::string dump() const {
-    return "\n--- stdout ---\n" + out() + "\n--- stderr ---\n" + err() + "\n--------------";
-  }
-
-private:
-  static std::vector<char*> c_strings(std::vector<std::string>& xs) {
-    std::vector<char*> result;
-    for (auto& x : xs)
-      result.push_back(x.data());
-    result.push_back(nullptr);
-    return result;
-  }
-
-  std::string stdout_path() const { return dir_ + "/stdout"; }
-  std::string stderr_path() const { return dir_ + "/stderr"; }
-
-  pid_t pid_ = -1;
-  std::optional<int> status_;
-  std::string dir_;
-};
 
 /// One GET on a fresh connection; status 0 when the server cannot be reached.
 http_response get(uint16_t port, const std::string& target) {
@@ -229,7 +93,7 @@ private:
 };
 
 TEST(agg_process, help_lists_the_options_and_exits_0) {
-  child_process child{{"--help"}};
+  child_process child{DYNAMO_AGG_BINARY, {"--help"}};
   ASSERT_TRUE(child.started());
   auto code = child.wait_exit(20s);
   ASSERT_TRUE(code) << "timed out after 20 s waiting for --help to exit" << child.dump();
@@ -241,7 +105,7 @@ TEST(agg_process, help_lists_the_options_and_exits_0) {
 }
 
 TEST(agg_process, unknown_flag_exits_2_naming_it) {
-  child_process child{{"--no-such-flag", "1"}};
+  child_process child{DYNAMO_AGG_BINARY, {"--no-such-flag", "1"}};
   ASSERT_TRUE(child.started());
   auto code = child.wait_exit(20s);
   ASSERT_TRUE(code) << "timed out after 20 s waiting for the bad flag to be refused"
@@ -253,7 +117,7 @@ TEST(agg_process, unknown_flag_exits_2_naming_it) {
 
 TEST(agg_process, serves_streams_and_drains_cleanly_on_sigterm) {
   auto port = free_port();
-  child_process child{{"--port", std::to_string(port), "--worker.speedup-ratio", "1000"}};
+  child_process child{DYNAMO_AGG_BINARY, {"--port", std::to_string(port), "--worker.speedup-ratio", "1000"}};
   ASSERT_TRUE(child.started());
   ASSERT_TRUE(wait_serving(child, port, 20s))
     << "timed out after 20 s waiting for /health = 200 and mock-model on port " << port
@@ -282,7 +146,7 @@ TEST(agg_process, serves_streams_and_drains_cleanly_on_sigterm) {
 
 TEST(agg_process, port_from_the_environment_is_honoured) {
   auto port = free_port();
-  child_process child{{"--worker.speedup-ratio", "1000"},
+  child_process child{DYNAMO_AGG_BINARY, {"--worker.speedup-ratio", "1000"},
                       {"DYN_HTTP_PORT=" + std::to_string(port)}};
   ASSERT_TRUE(child.started());
   ASSERT_TRUE(wait_serving(child, port, 20s))
@@ -297,7 +161,7 @@ TEST(agg_process, port_from_the_environment_is_honoured) {
 TEST(agg_process, busy_port_fails_fast_naming_the_address) {
   held_port busy;
   ASSERT_NE(busy.port(), 0);
-  child_process child{{"--port", std::to_string(busy.port())}};
+  child_process child{DYNAMO_AGG_BINARY, {"--port", std::to_string(busy.port())}};
   ASSERT_TRUE(child.started());
   auto code = child.wait_exit(20s);
   ASSERT_TRUE(code) << "timed out after 20 s waiting for the binary to give up on a busy port"

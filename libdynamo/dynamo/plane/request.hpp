@@ -38,6 +38,15 @@ public:
 
   /// Addresses served through this plane object (for diagnostics and tests).
   virtual std::vector<instance_endpoint> served() const = 0;
+
+  /// Where remote callers reach the endpoints served here ("host:port"), published in every
+  /// replica's discovery record; empty for an in-process plane. Any thread.
+  virtual std::string advertised_address() const { return {}; }
+
+  /// Stops network activity: refuses new calls, fails calls in flight with `disconnected` and
+  /// releases every actor the plane holds, so that the actor system can shut down. Called by
+  /// the runtime before it waits for its actors; idempotent. Any thread except a plane thread.
+  virtual void shutdown() {}
 };
 
 /// Checks an address for serve()/connect(): valid names and a non-zero instance.
