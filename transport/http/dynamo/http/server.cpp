@@ -2,9 +2,9 @@
 
 #include "dynamo/error.hpp"
 #include "dynamo/http/internal/listen_socket.hpp"
-#include "dynamo/http/internal/loop_bridge.hpp"
 #include "dynamo/http/internal/response_ops.hpp"
 #include "dynamo/http/internal/server_impl.hpp"
+#include "dynamo/loop/loop_bridge.hpp"
 
 #include <algorithm>
 
@@ -42,7 +42,7 @@ caf::expected<std::unique_ptr<server>> server::start(server_config cfg, handler 
     cfg.logger->error("http server cannot start: {}", describe(socket.error()));
     return std::move(socket.error());
   }
-  auto bridge = internal::loop_bridge::make(cfg.logger);
+  auto bridge = loop::loop_bridge::make(cfg.logger);
   if (!bridge)
     return std::move(bridge.error());
   auto impl = std::make_unique<internal::server_impl>(std::move(cfg), std::move(h),

@@ -1,6 +1,6 @@
 #include "dynamo/http/internal/connection_stream.hpp"
 
-#include "dynamo/http/internal/unique_fd.hpp"
+#include "dynamo/loop/unique_fd.hpp"
 
 #include <kj/async-io.h>
 #include <kj/async.h>
@@ -150,7 +150,7 @@ TEST(http_connection_linger_socket, input_that_arrived_before_a_late_idle_timer_
   auto io = kj::setupAsyncIo();
   int fds[2] = {-1, -1};
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
-  unique_fd client{fds[1]};
+  loop::unique_fd client{fds[1]};
   kj::TimerImpl timer{kj::origin<kj::TimePoint>()};
   auto conn = kj::heap<connection_stream>(
     io.lowLevelProvider->wrapSocketFd(fds[0], kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP),

@@ -71,7 +71,7 @@ caf::expected<listen_socket> open_listen_socket(const std::string& host, uint16_
   std::string failures;
   for (const addrinfo* ai = list.get(); ai != nullptr; ai = ai->ai_next) {
     auto where = render_address(ai->ai_addr);
-    unique_fd fd{::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+    loop::unique_fd fd{::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
                           ai->ai_protocol)};
     const char* step = "socket";
     if (fd) {

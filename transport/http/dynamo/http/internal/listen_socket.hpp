@@ -2,7 +2,7 @@
 // what went wrong. No kj here; the event loop wraps the descriptor afterwards.
 #pragma once
 
-#include "dynamo/http/internal/unique_fd.hpp"
+#include "dynamo/loop/unique_fd.hpp"
 
 #include <caf/expected.hpp>
 
@@ -13,7 +13,7 @@ namespace dynamo::http::internal {
 
 /// A listening, non-blocking, close-on-exec TCP socket and the port it is bound to.
 struct listen_socket {
-  unique_fd fd;
+  loop::unique_fd fd;
   uint16_t port = 0;
 };
 

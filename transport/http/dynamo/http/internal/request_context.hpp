@@ -5,9 +5,9 @@
 #pragma once
 
 #include "dynamo/http/internal/connection_stream.hpp"
-#include "dynamo/http/internal/loop_bridge.hpp"
 #include "dynamo/http/internal/response_stream_impl.hpp"
 #include "dynamo/http/server.hpp"
+#include "dynamo/loop/loop_bridge.hpp"
 #include "dynamo/log.hpp"
 
 #include <kj/compat/http.h>
@@ -26,7 +26,7 @@ struct loop_env {
   const handler& on_request;              ///< The server's request handler.
   logger_ptr log;                         ///< The server's logger.
   size_t max_body_bytes;                  ///< Request bodies above this get 413.
-  std::shared_ptr<loop_bridge> bridge;    ///< Where response streams post their operations.
+  std::shared_ptr<loop::loop_bridge> bridge;    ///< Where response streams post their operations.
   std::atomic<size_t>& active_requests;   ///< Requests whose response has not completed.
   bool& close_next_response;  ///< Read by HttpServerCallbacks::shouldClose() during send().
 };

@@ -25,7 +25,7 @@ std::string internal_error_body() {
 
 response_sink::~response_sink() = default;
 
-response_stream_impl::response_stream_impl(std::shared_ptr<loop_bridge> bridge, logger_ptr log)
+response_stream_impl::response_stream_impl(std::shared_ptr<loop::loop_bridge> bridge, logger_ptr log)
   : bridge_(std::move(bridge)), log_(std::move(log)) {
 }
 

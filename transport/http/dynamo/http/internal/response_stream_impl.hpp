@@ -3,9 +3,9 @@
 // the loop hands them to the request's response_sink. No kj here.
 #pragma once
 
-#include "dynamo/http/internal/loop_bridge.hpp"
 #include "dynamo/http/internal/response_ops.hpp"
 #include "dynamo/http/server.hpp"
+#include "dynamo/loop/loop_bridge.hpp"
 #include "dynamo/log.hpp"
 
 #include <atomic>
@@ -31,7 +31,7 @@ class response_stream_impl final : public response_stream,
                                    public std::enable_shared_from_this<response_stream_impl> {
 public:
   /// Makes a stream whose operations are posted through `bridge`. Any thread.
-  response_stream_impl(std::shared_ptr<loop_bridge> bridge, logger_ptr log);
+  response_stream_impl(std::shared_ptr<loop::loop_bridge> bridge, logger_ptr log);
   ~response_stream_impl() override;
 
   /// See response_stream. Any thread.
@@ -73,7 +73,7 @@ private:
   /// Hands queued operations to the sink. Loop thread only (posted through the bridge).
   void drain();
 
-  std::shared_ptr<loop_bridge> bridge_;
+  std::shared_ptr<loop::loop_bridge> bridge_;
   logger_ptr log_;
   mutable std::mutex mutex_;
   phase phase_ = phase::fresh;

@@ -101,8 +101,8 @@ class loop_state final : private kj::TaskSet::ErrorHandler,
                          private kj::HttpServerCallbacks {
 public:
   loop_state(kj::AsyncIoContext& io, const server_config& cfg, const handler& on_request,
-             logger_ptr log, std::shared_ptr<loop_bridge> bridge, std::atomic<size_t>& active,
-             unique_fd listen_fd)
+             logger_ptr log, std::shared_ptr<loop::loop_bridge> bridge, std::atomic<size_t>& active,
+             loop::unique_fd listen_fd)
     : io_(io),
       log_(std::move(log)),
       env_{table_, on_request, log_, cfg.max_body_bytes, bridge, active, close_next_response_},
@@ -239,7 +239,7 @@ private:
 #pragma GCC diagnostic pop
 
 server_impl::server_impl(server_config cfg, handler h, listen_socket socket,
-                         std::shared_ptr<loop_bridge> bridge)
+                         std::shared_ptr<loop::loop_bridge> bridge)
   : cfg_(std::move(cfg)),
     handler_(std::move(h)),
     log_(cfg_.logger ? cfg_.logger : default_logger("http")),

@@ -3,8 +3,8 @@
 #pragma once
 
 #include "dynamo/http/internal/listen_socket.hpp"
-#include "dynamo/http/internal/loop_bridge.hpp"
 #include "dynamo/http/server.hpp"
+#include "dynamo/loop/loop_bridge.hpp"
 #include "dynamo/log.hpp"
 
 #include <atomic>
@@ -21,7 +21,7 @@ class server_impl final : public server {
 public:
   /// Prepares a server for `socket`; nothing runs until launch(). Any thread.
   server_impl(server_config cfg, handler h, listen_socket socket,
-              std::shared_ptr<loop_bridge> bridge);
+              std::shared_ptr<loop::loop_bridge> bridge);
 
   /// Stops the loop (closing every connection, firing on_disconnect of unfinished responses on
   /// the loop thread) and joins it. Must not run on the loop thread itself (a handler or
@@ -47,7 +47,7 @@ private:
   logger_ptr log_;
   listen_socket socket_;
   uint16_t port_;
-  std::shared_ptr<loop_bridge> bridge_;
+  std::shared_ptr<loop::loop_bridge> bridge_;
   std::atomic<size_t> active_{0};
   std::thread thread_;
   loop_state* loop_ = nullptr;  // loop thread only, set while the loop runs

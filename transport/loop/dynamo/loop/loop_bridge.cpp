@@ -1,4 +1,4 @@
-#include "dynamo/http/internal/loop_bridge.hpp"
+#include "dynamo/loop/loop_bridge.hpp"
 
 #include "dynamo/error.hpp"
 
@@ -12,12 +12,12 @@
 #include <cerrno>
 #include <cstring>
 
-namespace dynamo::http::internal {
+namespace dynamo::loop {
 
 caf::expected<std::shared_ptr<loop_bridge>> loop_bridge::make(logger_ptr log) {
   unique_fd fd{::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)};
   if (!fd)
-    return make_error(errc::unavailable, "cannot start the HTTP event loop",
+    return make_error(errc::unavailable, "cannot start a kj event loop",
                       fmt::format("eventfd: {}", std::strerror(errno)));
   return std::shared_ptr<loop_bridge>{new loop_bridge(std::move(fd), std::move(log))};
 }
@@ -46,7 +46,7 @@ bool loop_bridge::post(closure fn) {
         continue;
       // EAGAIN means the counter is saturated, i.e. a wake-up is already pending.
       if (errno != EAGAIN)
-        log_->error("http loop bridge: eventfd write failed: {}", std::strerror(errno));
+        log_->error("loop bridge: eventfd write failed: {}", std::strerror(errno));
       break;
     }
   }
@@ -64,7 +64,7 @@ kj::Promise<void> loop_bridge::wait_and_drain(kj::AsyncInputStream& wake) {
   return wake.tryRead(&wake_count_, sizeof(wake_count_), sizeof(wake_count_))
     .then([this, &wake](size_t n) -> kj::Promise<void> {
       if (n != sizeof(wake_count_))
-        return KJ_EXCEPTION(FAILED, "http loop bridge: eventfd returned a short read");
+        return KJ_EXCEPTION(FAILED, "loop bridge: eventfd returned a short read");
       drain();
       return wait_and_drain(wake);
     });
@@ -79,9 +79,9 @@ void loop_bridge::drain() {
     try {
       fn();
     } catch (const std::exception& e) {
-      log_->error("http loop bridge: a posted closure threw: {}", e.what());
+      log_->error("loop bridge: a posted closure threw: {}", e.what());
     } catch (...) {
-      log_->error("http loop bridge: a posted closure threw a non-standard exception");
+      log_->error("loop bridge: a posted closure threw a non-standard exception");
     }
   }
   batch_.clear();
@@ -101,4 +101,4 @@ bool loop_bridge::is_open() const {
   return !closed_;
 }
 
-} // namespace dynamo::http::internal
+} // namespace dynamo::loop

@@ -1,4 +1,4 @@
-#include "dynamo/http/internal/loop_bridge.hpp"
+#include "dynamo/loop/loop_bridge.hpp"
 
 #include "dynamo/testing/wait.hpp"
 
@@ -12,7 +12,7 @@
 
 using namespace std::chrono_literals;
 
-namespace dynamo::http::internal {
+namespace dynamo::loop {
 namespace {
 
 /// Runs a kj loop with the bridge on its own thread until stop() is posted.
@@ -49,8 +49,8 @@ private:
   std::thread thread_;
 };
 
-TEST(http_loop_bridge, runs_closures_on_the_loop_thread_in_posting_order_per_thread) {
-  auto bridge = loop_bridge::make(default_logger("http-test"));
+TEST(loop_bridge, runs_closures_on_the_loop_thread_in_posting_order_per_thread) {
+  auto bridge = loop_bridge::make(default_logger("loop-test"));
   ASSERT_TRUE(bridge);
   constexpr int producers = 4;
   constexpr int per_producer = 20000;
@@ -85,8 +85,8 @@ TEST(http_loop_bridge, runs_closures_on_the_loop_thread_in_posting_order_per_thr
   EXPECT_EQ(wrong_thread.load(), 0);
 }
 
-TEST(http_loop_bridge, a_throwing_closure_does_not_stop_the_loop) {
-  auto bridge = loop_bridge::make(default_logger("http-test"));
+TEST(loop_bridge, a_throwing_closure_does_not_stop_the_loop) {
+  auto bridge = loop_bridge::make(default_logger("loop-test"));
   ASSERT_TRUE(bridge);
   std::atomic<bool> after{false};
   loop_thread loop{*bridge};
@@ -96,8 +96,8 @@ TEST(http_loop_bridge, a_throwing_closure_does_not_stop_the_loop) {
     << "timed out waiting for the closure posted after a throwing one";
 }
 
-TEST(http_loop_bridge, posts_after_close_are_refused_and_queued_closures_dropped) {
-  auto bridge = loop_bridge::make(default_logger("http-test"));
+TEST(loop_bridge, posts_after_close_are_refused_and_queued_closures_dropped) {
+  auto bridge = loop_bridge::make(default_logger("loop-test"));
   ASSERT_TRUE(bridge);
   auto token = std::make_shared<int>(1);
   EXPECT_TRUE((*bridge)->post([token] {}));
@@ -111,4 +111,4 @@ TEST(http_loop_bridge, posts_after_close_are_refused_and_queued_closures_dropped
 }
 
 } // namespace
-} // namespace dynamo::http::internal
+} // namespace dynamo::loop

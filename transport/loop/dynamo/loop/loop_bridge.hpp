@@ -1,9 +1,9 @@
-// The cross-thread bridge onto the server's kj event loop: a mutex-protected closure queue and an
-// eventfd that wakes the loop. See docs/design/kj-bridge.md for why and how. kj types are only
+// The cross-thread bridge onto a kj event loop (HTTP server, Cap'n Proto plane): a
+// mutex-protected closure queue and an eventfd that wakes the loop. See docs/design/kj-bridge.md for why and how. kj types are only
 // forward-declared here, so that handler-facing code stays free of kj headers.
 #pragma once
 
-#include "dynamo/http/internal/unique_fd.hpp"
+#include "dynamo/loop/unique_fd.hpp"
 #include "dynamo/log.hpp"
 
 #include <caf/expected.hpp>
@@ -21,11 +21,11 @@ class AsyncInputStream;
 class LowLevelAsyncIoProvider;
 } // namespace kj
 
-namespace dynamo::http::internal {
+namespace dynamo::loop {
 
 /// Runs closures posted from any thread on one kj event-loop thread, in posting order.
-/// Shared (shared_ptr) by the server and every response stream, so it may outlive the loop:
-/// after close() posts are refused and dropped.
+/// Shared (shared_ptr) by the loop owner and everything that posts to it (HTTP response streams,
+/// plane proxies), so it may outlive the loop: after close() posts are refused and dropped.
 class loop_bridge {
 public:
   /// Work to run on the loop thread.
@@ -71,4 +71,4 @@ private:
   uint64_t wake_count_ = 0;     // loop thread only: eventfd read target
 };
 
-} // namespace dynamo::http::internal
+} // namespace dynamo::loop

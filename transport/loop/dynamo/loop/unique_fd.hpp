@@ -5,7 +5,7 @@
 
 #include <utility>
 
-namespace dynamo::http::internal {
+namespace dynamo::loop {
 
 /// Owns one file descriptor (or none, -1). Move-only; not thread-safe.
 class unique_fd {
@@ -58,4 +58,4 @@ private:
   int fd_ = -1;
 };
 
-} // namespace dynamo::http::internal
+} // namespace dynamo::loop
