@@ -2,8 +2,8 @@
 # CMake edit: every *.cpp under a library folder is part of the library, every *.test.cpp is
 # part of that library's unit-test executable.
 
-set(DYNAMO_WARNINGS -Wall -Wextra -Wpedantic -Wshadow=local -Wnon-virtual-dtor -Wcast-align
-    -Woverloaded-virtual -Wno-missing-field-initializers)
+set(DYNAMO_WARNINGS -Wall -Wextra -Wpedantic $<$<CXX_COMPILER_ID:GNU>:-Wshadow=local>
+    -Wnon-virtual-dtor -Wcast-align -Woverloaded-virtual -Wno-missing-field-initializers)
 
 # Applies warnings, -Werror and sanitizers to a target.
 function(dynamo_target_flags target)
