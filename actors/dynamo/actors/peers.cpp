@@ -1,5 +1,6 @@
 #include "dynamo/actors/peers.hpp"
 
+#include "dynamo/error.hpp"
 #include "dynamo/plane/request.hpp"
 #include "dynamo/runtime.hpp"
 
@@ -45,7 +46,10 @@ caf::expected<lease_id> announce(component_context& ctx, caf::actor self,
   rec.component = ctx.id();
   rec.instance = ctx.instance;
   rec.metadata = std::move(metadata);
-  auto lease = ctx.rt->discovery().register_instance(std::move(rec), lease_options{});
+  if (auto rpc = ctx.rt->requests().advertised_address(); !rpc.empty())
+    rec.metadata.insert_or_assign("rpc_address", std::move(rpc));
+  auto lease = ctx.rt->discovery().register_instance(std::move(rec),
+                                                     lease_options{ctx.rt->config().lease_ttl});
   if (!lease) {
     ctx.rt->requests().withdraw(addr);
     return std::move(lease.error());
@@ -56,6 +60,24 @@ caf::expected<lease_id> announce(component_context& ctx, caf::actor self,
     reqs->withdraw(addr);
   });
   return *lease;
+}
+
+caf::expected<lease_id> announce_registration(component_context& ctx, caf::actor self,
+                                              const std::string& endpoint,
+                                              instance_registration reg) {
+  reg.endpoints.emplace(endpoint, 1);
+  reg.rpc_address = ctx.rt->requests().advertised_address();
+  return announce(ctx, std::move(self), endpoint, reg.to_metadata());
+}
+
+std::optional<instance_registration> peer_registration(const peer_change& change,
+                                                       const logger_ptr& log) {
+  auto reg = instance_registration::from_metadata(change.metadata);
+  if (!reg) {
+    log->warn("ignoring {} {:016x}: {}", change.component, change.instance, describe(reg.error()));
+    return std::nullopt;
+  }
+  return std::move(*reg);
 }
 
 } // namespace dynamo::actors

@@ -4,8 +4,12 @@
 
 #include "dynamo/error.hpp"
 #include "dynamo/plane/discovery.hpp"
+#include "dynamo/plane/inproc_requests.hpp"
+#include "dynamo/plane/registration.hpp"
 #include "dynamo/plane/request.hpp"
+#include "dynamo/runtime.hpp"
 #include "dynamo/testing/actor_fakes.hpp"
+#include "dynamo/testing/serving_graph.hpp"
 #include "dynamo/testing/wait.hpp"
 
 #include <gtest/gtest.h>
@@ -176,6 +180,88 @@ TEST_F(peers_test, watch_peers_delivers_existing_instances_first_then_changes) {
   EXPECT_EQ(removed->component, "worker");
   static_cast<void>(lease2);
   static_cast<void>(lease3);
+}
+
+/// The in-process request plane, advertising a fixed network address as a network backend does.
+class advertising_requests final : public request_plane {
+public:
+  advertising_requests(std::unique_ptr<request_plane> inner, std::string address)
+    : inner_(std::move(inner)), address_(std::move(address)) {
+  }
+  std::string name() const override { return "advertising"; }
+  caf::error serve(const instance_endpoint& address, caf::actor handler) override {
+    return inner_->serve(address, std::move(handler));
+  }
+  void withdraw(const instance_endpoint& address) override { inner_->withdraw(address); }
+  caf::expected<caf::actor> connect(const instance_endpoint& address) override {
+    return inner_->connect(address);
+  }
+  std::vector<instance_endpoint> served() const override { return inner_->served(); }
+  std::string advertised_address() const override { return address_; }
+
+private:
+  std::unique_ptr<request_plane> inner_;
+  std::string address_;
+};
+
+TEST(peers_rpc_address, announce_publishes_the_advertised_address) {
+  plane_backends backends;
+  backends.requests = [](caf::actor_system& sys) -> caf::expected<std::unique_ptr<request_plane>> {
+    return std::make_unique<advertising_requests>(make_inproc_requests(sys), "10.1.2.3:4567");
+  };
+  auto rt = runtime::make(dynamo::testing::serving_graph::test_runtime_config(), backends);
+  ASSERT_TRUE(rt) << describe(rt.error());
+  auto log = std::make_shared<fake_generate_log>();
+  auto ctx = make_context(**rt, "worker");
+  auto plain = caf::actor_cast<caf::actor>(
+    spawn_fake_generate((*rt)->system(), "plain", answering(), log));
+  ASSERT_TRUE(announce(ctx, plain, "generate", {{"model", "m"}, {"rpc_address", "stale:1"}}));
+  auto typed_ctx = make_context(**rt, "prefill");
+  auto typed = caf::actor_cast<caf::actor>(
+    spawn_fake_generate((*rt)->system(), "typed", answering(), log));
+  instance_registration reg;
+  reg.capacity.model = "m";
+  reg.endpoints = {{"generate", 2}, {"kv_pull", 1}};
+  ASSERT_TRUE(announce_registration(typed_ctx, typed, "generate", reg));
+  auto by_component = [&rt](const std::string& component) {
+    auto recs = (*rt)->discovery().list((*rt)->ns() + '/' + component + '/');
+    EXPECT_EQ(recs.size(), 1u) << component;
+    return recs.empty() ? std::map<std::string, std::string>{} : recs.front().metadata;
+  };
+  auto plain_meta = by_component("worker");
+  EXPECT_EQ(plain_meta["rpc_address"], "10.1.2.3:4567") << "the plane's address wins";
+  EXPECT_EQ(plain_meta["model"], "m");
+  auto typed_reg = instance_registration::from_metadata(by_component("prefill"));
+  ASSERT_TRUE(typed_reg) << describe(typed_reg.error());
+  EXPECT_EQ(typed_reg->rpc_address, "10.1.2.3:4567");
+  EXPECT_EQ(typed_reg->endpoints, (std::map<std::string, uint32_t>{{"generate", 2}, {"kv_pull", 1}}))
+    << "an endpoint the registration names keeps its version";
+  caf::anon_send_exit(plain, caf::exit_reason::kill);
+  caf::anon_send_exit(typed, caf::exit_reason::kill);
+}
+
+TEST_F(peers_test, announce_adds_the_endpoint_and_no_address_in_process) {
+  auto ctx = make_context(rt(), "worker");
+  auto actor = caf::actor_cast<caf::actor>(
+    own(spawn_fake_generate(rt().system(), "typed", answering(), log_)));
+  instance_registration reg;
+  reg.capacity.model = "m";
+  ASSERT_TRUE(announce_registration(ctx, actor, "generate", reg));
+  auto recs = rt().discovery().list(rt().ns() + "/worker/");
+  ASSERT_EQ(recs.size(), 1u);
+  EXPECT_EQ(recs.front().metadata,
+            (std::map<std::string, std::string>{{"endpoints", "generate@1"}, {"model", "m"}}));
+}
+
+TEST(peers_registration, malformed_peer_metadata_yields_nothing) {
+  auto log = default_logger("peers-test");
+  auto good = peer_registration({true, "worker", 7, {{"model", "m"}, {"kv_block_size", "16"}}},
+                                log);
+  ASSERT_TRUE(good);
+  EXPECT_EQ(good->capacity.model, "m");
+  EXPECT_EQ(good->capacity.kv_block_size, 16u);
+  EXPECT_FALSE(peer_registration({true, "worker", 7, {{"kv_block_size", "sixteen"}}}, log));
+  EXPECT_FALSE(peer_registration({true, "worker", 7, {{"endpoints", "generate@0"}}}, log));
 }
 
 } // namespace

@@ -7,6 +7,7 @@
 #include "dynamo/openai/format.hpp"
 #include "dynamo/openai/parse.hpp"
 #include "dynamo/plane/discovery.hpp"
+#include "dynamo/plane/registration.hpp"
 #include "dynamo/plane/request.hpp"
 #include "dynamo/runtime.hpp"
 #include "dynamo/tokenizer/byte_tokenizer.hpp"
@@ -210,7 +211,8 @@ caf::error init_frontend(frontend_pointer self) {
   rec.component = shared.ctx.id();
   rec.instance = shared.ctx.instance;
   rec.metadata = {{"http_address", st.address}, {"interfaces", ""}};
-  auto lease = shared.ctx.rt->discovery().register_instance(std::move(rec), lease_options{});
+  auto lease = shared.ctx.rt->discovery().register_instance(
+    std::move(rec), lease_options{shared.ctx.rt->config().lease_ttl});
   if (!lease)
     return std::move(lease.error());
   st.lease = *lease;
@@ -244,13 +246,20 @@ frontend_actor::behavior_type frontend_behavior(frontend_pointer self,
     [self](peer_atom, peer_change& change) {
       auto& st = self->state;
       if (change.up) {
-        if (auto i = change.metadata.find("model"); i != change.metadata.end()) {
-          st.models[change.instance] = i->second;
-          st.seen_models.insert(i->second);
+        // A malformed registration is logged and the instance treated as gone: it may have
+        // replaced a good one, whose facts are no longer true.
+        auto reg = peer_registration(change, st.shared->ctx.log);
+        if (!reg)
+          change.up = false;
+        else if (reg->capacity.model) {
+          st.models[change.instance] = *reg->capacity.model;
+          st.seen_models.insert(*reg->capacity.model);
+        } else {
+          st.models.erase(change.instance);
         }
-      } else {
-        st.models.erase(change.instance);
       }
+      if (!change.up)
+        st.models.erase(change.instance);
       if (st.target_components.count(change.component) != 0) {
         if (auto err = st.targets.apply(change, st.shared->ctx.rt->requests(),
                                         st.shared->ctx.rt->ns(), "generate"))

@@ -52,6 +52,7 @@ protected:
     discovery_record model{{rt().ns(), "fakeworker"}, rt().next_instance_id(), {{"model", "m"}}};
     auto lease = rt().discovery().register_instance(model, lease_options{});
     ASSERT_TRUE(lease) << describe(lease.error());
+    model_lease_ = *lease;
     auto ctx = dynamo::testing::make_context(rt(), "frontend",
                                              {{"fakegen", "generate", "generate"}});
     frontend_config cfg;
@@ -122,7 +123,28 @@ protected:
   dynamo::testing::announced_fake fake_;
   frontend_actor frontend_;
   uint16_t port_ = 0;
+  lease_id model_lease_ = 0;
 };
+
+TEST_F(frontend_test, malformed_registrations_are_skipped) {
+  ASSERT_NO_FATAL_FAILURE(start({{text_chunk("x", engine::finish_reason::length)}, fake_ending::end}));
+  auto reg = [this](std::map<std::string, std::string> metadata) {
+    discovery_record rec{{rt().ns(), "fakeworker"}, rt().next_instance_id(), std::move(metadata)};
+    auto lease = rt().discovery().register_instance(rec, lease_options{});
+    EXPECT_TRUE(lease) << describe(lease.error());
+  };
+  // Delivered in registration order: once "n" is known, the malformed record was seen before.
+  reg({{"model", "bad"}, {"kv_block_size", "sixteen"}});
+  reg({{"model", "n"}, {"kv_block_size", "16"}});
+  EXPECT_TRUE(wait_until([&] { return stats().models == std::vector<std::string>{"m", "n"}; },
+                         actor_timeout))
+    << "timed out waiting for models m and n (and never 'bad', whose record is malformed)";
+  // A good record replaced by a malformed one: its model is no longer served.
+  ASSERT_FALSE(rt().discovery().update(model_lease_, {{"model", "m"}, {"endpoints", "g@0"}}));
+  EXPECT_TRUE(wait_until([&] { return stats().models == std::vector<std::string>{"n"}; },
+                         actor_timeout))
+    << "timed out waiting for model 'm' to go with its now malformed record";
+}
 
 TEST_F(frontend_test, a_completed_stream_becomes_one_response_with_usage) {
   ASSERT_NO_FATAL_FAILURE(start(

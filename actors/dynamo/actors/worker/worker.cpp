@@ -3,12 +3,14 @@
 #include "dynamo/actors/peers.hpp"
 
 #include "dynamo/config.hpp"
+#include "dynamo/engine/block_hash.hpp"
 #include "dynamo/error.hpp"
 #include "dynamo/lifecycle.hpp"
 #include "dynamo/metrics.hpp"
 #include "dynamo/mocker/mocker_engine.hpp"
 #include "dynamo/plane/discovery.hpp"
 #include "dynamo/plane/event.hpp"
+#include "dynamo/plane/registration.hpp"
 #include "dynamo/plane/request.hpp"
 #include "dynamo/runtime.hpp"
 
@@ -294,17 +296,18 @@ caf::error register_worker(worker_pointer self) {
   auto& st = self->state;
   auto stats = st.engine->stats();
   st.m.kv_total->set(static_cast<double>(stats.total_kv_blocks));
-  auto lease = announce(st.ctx, caf::actor_cast<caf::actor>(self), "generate",
-                        {
-                          {"endpoints", "generate"},
-                          {"interfaces", "worker,generate"},
-                          {"model", st.cfg.model},
-                          {"engine", st.engine->name()},
-                          {"kv_block_size", std::to_string(stats.kv_block_size)},
-                          {"total_kv_blocks", std::to_string(stats.total_kv_blocks)},
-                          {"max_num_seqs", std::to_string(stats.max_sequences)},
-                          {"hash_scheme", "xxh3-64:seed=1337"},
-                        });
+  instance_registration reg;
+  reg.capacity.model = st.cfg.model;
+  reg.capacity.total_kv_blocks = stats.total_kv_blocks;
+  // Readers reject a zero block size or batch bound: an engine that reports none omits them.
+  if (stats.kv_block_size > 0)
+    reg.capacity.kv_block_size = stats.kv_block_size;
+  if (stats.max_sequences > 0)
+    reg.capacity.max_num_seqs = stats.max_sequences;
+  reg.capacity.hash_scheme = fmt::format("xxh3-64:seed={}", engine::block_hash_seed);
+  reg.extra = {{"interfaces", "worker,generate"}, {"engine", st.engine->name()}};
+  auto lease = announce_registration(st.ctx, caf::actor_cast<caf::actor>(self), "generate",
+                                     std::move(reg));
   if (!lease)
     return std::move(lease.error());
   st.lease = *lease;

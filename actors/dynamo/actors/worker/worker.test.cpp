@@ -5,6 +5,7 @@
 
 #include "dynamo/error.hpp"
 #include "dynamo/plane/discovery.hpp"
+#include "dynamo/plane/registration.hpp"
 #include "dynamo/testing/actor_fakes.hpp"
 #include "dynamo/testing/wait.hpp"
 
@@ -285,7 +286,19 @@ TEST_F(worker_test, registers_its_capacity_in_discovery) {
   EXPECT_EQ(rec.metadata["model"], "test-model");
   EXPECT_EQ(rec.metadata["kv_block_size"], "16");
   EXPECT_EQ(rec.metadata["total_kv_blocks"], std::to_string(kv_blocks));
-  EXPECT_EQ(rec.metadata["endpoints"], "generate");
+  EXPECT_EQ(rec.metadata["endpoints"], "generate@1");
+  auto reg = instance_registration::from_metadata(rec.metadata);
+  ASSERT_TRUE(reg) << "the worker's own record must decode: " << describe(reg.error());
+  EXPECT_EQ(reg->endpoints, (std::map<std::string, uint32_t>{{"generate", 1}}));
+  EXPECT_EQ(reg->capacity.model, "test-model");
+  EXPECT_EQ(reg->capacity.kv_block_size, 16u);
+  EXPECT_EQ(reg->capacity.total_kv_blocks, kv_blocks);
+  EXPECT_EQ(reg->capacity.hash_scheme, "xxh3-64:seed=1337");
+  ASSERT_TRUE(reg->capacity.max_num_seqs);
+  EXPECT_GE(*reg->capacity.max_num_seqs, 1u);
+  EXPECT_EQ(reg->extra.at("interfaces"), "worker,generate");
+  EXPECT_EQ(reg->extra.at("engine"), "mocker");
+  EXPECT_TRUE(reg->rpc_address.empty()) << "the in-process request plane advertises no address";
   EXPECT_TRUE(rt().requests().connect(ctx_.address("generate")))
     << "the generate endpoint must be served";
 }
