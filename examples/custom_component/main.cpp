@@ -7,7 +7,7 @@
 #include "dynamo/actors/frontend/frontend.hpp"
 #include "dynamo/actors/router/router.hpp"
 #include "dynamo/actors/worker/worker.hpp"
-#include "dynamo/run.hpp"
+#include "dynamo/launch/run.hpp"
 
 namespace da = dynamo::actors;
 

@@ -21,9 +21,26 @@ graph_runner::~graph_runner() {
   stop();
 }
 
-caf::error graph_runner::start() {
+caf::error graph_runner::start(const std::vector<std::string>& only) {
   auto log = rt_.logger("runner", graph_name_);
-  for (const auto& node : nodes_)
+  std::vector<bool> selected(nodes_.size(), only.empty());
+  for (const auto& name : only) {
+    auto i = std::find_if(nodes_.begin(), nodes_.end(),
+                          [&name](const node_spec& n) { return n.name == name; });
+    if (i == nodes_.end()) {
+      std::string known;
+      for (const auto& n : nodes_)
+        known += (known.empty() ? "" : ", ") + n.name;
+      return make_error(errc::invalid_request,
+                        fmt::format("graph '{}' has no component '{}' (it has: {})", graph_name_,
+                                    name, known));
+    }
+    selected[static_cast<size_t>(i - nodes_.begin())] = true;
+  }
+  for (size_t index = 0; index < nodes_.size(); ++index) {
+    if (!selected[index])
+      continue;
+    const auto& node = nodes_[index];
     for (const auto& target : node.targets) {
       auto i = std::find_if(nodes_.begin(), nodes_.end(),
                             [&target](const node_spec& n) { return n.name == target.component; });
@@ -32,10 +49,13 @@ caf::error graph_runner::start() {
                           fmt::format("component '{}' sends to '{}', which has no replicas",
                                       node.name, target.component));
     }
+  }
   // Spawn sinks first so that sources find their targets already registered.
-  auto order = drain_order();
+  auto order = drain_order(nodes_);
   std::reverse(order.begin(), order.end());
   for (auto index : order) {
+    if (!selected[index])
+      continue;
     const auto& node = nodes_[index];
     for (size_t replica = 0; replica < node.replicas; ++replica) {
       component_context ctx;
@@ -58,31 +78,31 @@ caf::error graph_runner::start() {
   return caf::none;
 }
 
-std::vector<size_t> graph_runner::drain_order() const {
+std::vector<size_t> drain_order(const std::vector<node_spec>& nodes) {
   // Kahn's algorithm over edges source -> target: sources (no incoming edges) first.
-  std::vector<size_t> indegree(nodes_.size(), 0);
-  for (const auto& node : nodes_)
+  std::vector<size_t> indegree(nodes.size(), 0);
+  for (const auto& node : nodes)
     for (const auto& t : node.targets)
-      for (size_t j = 0; j < nodes_.size(); ++j)
-        if (nodes_[j].name == t.component)
+      for (size_t j = 0; j < nodes.size(); ++j)
+        if (nodes[j].name == t.component)
           ++indegree[j];
   std::vector<size_t> order;
-  std::vector<bool> done(nodes_.size(), false);
-  while (order.size() < nodes_.size()) {
+  std::vector<bool> done(nodes.size(), false);
+  while (order.size() < nodes.size()) {
     bool progressed = false;
-    for (size_t i = 0; i < nodes_.size(); ++i) {
+    for (size_t i = 0; i < nodes.size(); ++i) {
       if (done[i] || indegree[i] != 0)
         continue;
       done[i] = true;
       progressed = true;
       order.push_back(i);
-      for (const auto& t : nodes_[i].targets)
-        for (size_t j = 0; j < nodes_.size(); ++j)
-          if (nodes_[j].name == t.component && indegree[j] > 0)
+      for (const auto& t : nodes[i].targets)
+        for (size_t j = 0; j < nodes.size(); ++j)
+          if (nodes[j].name == t.component && indegree[j] > 0)
             --indegree[j];
     }
     if (!progressed) // a cycle: drain the rest in declaration order
-      for (size_t i = 0; i < nodes_.size(); ++i)
+      for (size_t i = 0; i < nodes.size(); ++i)
         if (!done[i]) {
           done[i] = true;
           order.push_back(i);
@@ -96,7 +116,7 @@ bool graph_runner::drain(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   bool clean = true;
   caf::scoped_actor self{rt_.system()};
-  for (auto node_index : drain_order()) {
+  for (auto node_index : drain_order(nodes_)) {
     for (size_t i = 0; i < instances_.size(); ++i) {
       if (instance_node_[i] != node_index)
         continue;

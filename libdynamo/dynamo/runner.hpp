@@ -22,6 +22,10 @@ struct running_instance {
   caf::actor handle;
 };
 
+/// Indices of `nodes` in drain order: a node comes after every node that sends to it (sources
+/// first); the nodes of a cycle follow in declaration order. Any thread.
+std::vector<size_t> drain_order(const std::vector<node_spec>& nodes);
+
 /// Spawns and stops the replicas of a graph. Not thread-safe: drive it from one thread (main or
 /// a test). Destroying it stops whatever is still running (forced).
 class graph_runner {
@@ -30,9 +34,12 @@ public:
   graph_runner(runtime& rt, const graph& g);
   ~graph_runner();
 
-  /// Spawns every replica of every node. Errors: invalid_request for a graph with an edge to a
-  /// component without replicas; internal if a spawn function returns an invalid actor.
-  caf::error start();
+  /// Spawns every replica of the nodes named in `only` (every node when empty); edges to
+  /// components not started here are fine (their replicas live in other processes). Errors:
+  /// invalid_request for a name that is not a node of the graph, or when a started node has an
+  /// edge to a component without replicas; internal if a spawn function returns an invalid
+  /// actor (the replicas spawned so far keep running until stop()).
+  caf::error start(const std::vector<std::string>& only = {});
 
   /// Graceful drain of all components, sources first (a component is drained after every
   /// component that sends to it), within `timeout` overall. Returns true when all drained clean.
@@ -52,8 +59,6 @@ public:
   std::vector<running_instance> instances_of(const std::string& name) const;
 
 private:
-  std::vector<size_t> drain_order() const;
-
   runtime& rt_;
   std::string graph_name_;
   std::vector<node_spec> nodes_;

@@ -422,5 +422,65 @@ TEST_F(runner_test, spawn_returning_no_actor_fails_start_with_internal) {
   expect_all_terminated(handles);
 }
 
+TEST_F(runner_test, start_with_a_subset_spawns_only_those_components) {
+  auto g = chain();
+  graph_runner runner{rt_, g};
+  auto err = runner.start({"c", "a"});
+  ASSERT_FALSE(err) << describe(err);
+  EXPECT_THAT(log_->events("spawn:"), ElementsAre("c", "a"))
+    << "only the named components, still sinks first";
+  EXPECT_EQ(runner.instances().size(), 2u);
+  EXPECT_TRUE(runner.instances_of("b").empty());
+  auto spawns = log_->spawns();
+  ASSERT_EQ(spawns.size(), 2u);
+  ASSERT_EQ(spawns[1].targets.size(), 1u);
+  EXPECT_EQ(spawns[1].targets[0].component, "b")
+    << "an edge to a component of another process is kept";
+  EXPECT_TRUE(runner.drain(5s));
+  EXPECT_THAT(log_->events("drain:"), ElementsAre("a", "c")) << "drain order is unchanged";
+}
+
+TEST_F(runner_test, start_with_an_unknown_component_fails_naming_it) {
+  auto g = chain();
+  graph_runner runner{rt_, g};
+  auto err = runner.start({"a", "nope"});
+  ASSERT_TRUE(err);
+  EXPECT_EQ(classify(err), errc::invalid_request) << describe(err);
+  EXPECT_NE(client_message(err).find("'nope'"), std::string::npos) << client_message(err);
+  EXPECT_NE(client_message(err).find("c, a, b"), std::string::npos)
+    << "the message lists the graph's components: " << client_message(err);
+  EXPECT_TRUE(log_->spawns().empty()) << "nothing is spawned for a bad selection";
+}
+
+TEST_F(runner_test, subset_start_still_rejects_an_edge_to_a_component_without_replicas) {
+  graph g{"empty-target"};
+  auto a = g.add<fake_component>("a", with(), 1);
+  auto b = g.add<fake_component>("b", with(), 0);
+  g.connect(a, b);
+  graph_runner only_b{rt_, g};
+  EXPECT_FALSE(only_b.start({"b"})) << "b itself has no outgoing edges";
+  EXPECT_TRUE(only_b.instances().empty());
+  graph_runner only_a{rt_, g};
+  auto err = only_a.start({"a"});
+  ASSERT_TRUE(err);
+  EXPECT_EQ(classify(err), errc::invalid_request) << describe(err);
+}
+
+TEST(drain_order, puts_sources_first_and_cycles_in_declaration_order) {
+  auto spec = [](std::string name, std::vector<std::string> targets) {
+    node_spec n;
+    n.name = std::move(name);
+    for (auto& t : targets)
+      n.targets.push_back(edge_target{t, "generate", "generate"});
+    return n;
+  };
+  std::vector<node_spec> chain{spec("worker", {}), spec("router", {"worker"}),
+                               spec("frontend", {"router"})};
+  EXPECT_THAT(drain_order(chain), ElementsAre(2u, 1u, 0u));
+  std::vector<node_spec> cycle{spec("x", {"y"}), spec("y", {"x"}), spec("z", {})};
+  EXPECT_THAT(drain_order(cycle), ElementsAre(2u, 0u, 1u));
+  EXPECT_TRUE(drain_order({}).empty());
+}
+
 } // namespace
 } // namespace dynamo

@@ -1,6 +1,7 @@
 #include "dynamo/runtime.hpp"
 
 #include "dynamo/config.hpp"
+#include "dynamo/error.hpp"
 #include "dynamo/plane/data.hpp"
 #include "dynamo/plane/discovery.hpp"
 #include "dynamo/plane/event.hpp"
@@ -23,11 +24,45 @@ void runtime_config::bind(option_set& opts) {
   opts.add(drain_timeout, "runtime.drain-timeout",
            "bound for graceful drain on SIGINT/SIGTERM (e.g. 10s)", "DYN_DRAIN_TIMEOUT");
   opts.add(seed, "runtime.seed", "seed for instance ids (0 = random)", "DYN_SEED");
+  opts.add(lease_ttl, "discovery.ttl",
+           "lease of each replica's discovery record: a replica that dies unannounced is "
+           "forgotten after this long (at least 100ms)",
+           "DYN_DISCOVERY_TTL");
   opts.alias("log-level", "runtime.log-level");
   opts.alias("namespace", "runtime.namespace");
 }
 
-runtime::runtime(runtime_config cfg) : cfg_(std::move(cfg)), logs_(cfg_.log_level) {
+runtime::runtime(runtime_config cfg) : runtime(std::move(cfg), system_only{}) {
+  discovery_ = make_inproc_discovery(logs_.make("discovery", "inproc"));
+  requests_ = make_inproc_requests(*system_, logs_.make("requests", "inproc"));
+  events_ = make_inproc_events(logs_.make("events", "inproc"));
+}
+
+caf::expected<std::unique_ptr<runtime>> runtime::make(runtime_config cfg,
+                                                      plane_backends backends) {
+  std::unique_ptr<runtime> rt{new runtime(std::move(cfg), system_only{})};
+  rt->discovery_ = backends.discovery
+                     ? std::move(backends.discovery)
+                     : std::shared_ptr<discovery_plane>{
+                       make_inproc_discovery(rt->logs_.make("discovery", "inproc"))};
+  rt->events_ = backends.events ? std::move(backends.events)
+                                : std::shared_ptr<event_plane>{
+                                  make_inproc_events(rt->logs_.make("events", "inproc"))};
+  if (backends.requests) {
+    auto plane = backends.requests(*rt->system_);
+    if (!plane)
+      return std::move(plane.error());
+    if (*plane == nullptr)
+      return make_error(errc::internal, "the request plane could not be built",
+                        "the request-plane factory returned a null plane");
+    rt->requests_ = std::move(*plane);
+  } else {
+    rt->requests_ = make_inproc_requests(*rt->system_, rt->logs_.make("requests", "inproc"));
+  }
+  return rt;
+}
+
+runtime::runtime(runtime_config cfg, system_only) : cfg_(std::move(cfg)), logs_(cfg_.log_level) {
   auto threads = cfg_.threads != 0 ? cfg_.threads
                                    : std::max<size_t>(2, std::thread::hardware_concurrency());
   sys_cfg_.set("scheduler.max-threads", threads);
@@ -35,9 +70,6 @@ runtime::runtime(runtime_config cfg) : cfg_(std::move(cfg)), logs_(cfg_.log_leve
   sys_cfg_.set("work-stealing.aggressive-poll-attempts", size_t{10});
   sys_cfg_.set("work-stealing.moderate-poll-attempts", size_t{50});
   system_ = std::make_unique<caf::actor_system>(sys_cfg_);
-  discovery_ = make_inproc_discovery(logs_.make("discovery", "inproc"));
-  requests_ = make_inproc_requests(*system_, logs_.make("requests", "inproc"));
-  events_ = make_inproc_events(logs_.make("events", "inproc"));
   inproc_fabric_options fabric_opts;
   fabric_opts.log = logs_.make("data", "inproc");
   fabric_ = make_inproc_fabric(std::move(fabric_opts));
@@ -53,7 +85,8 @@ runtime::~runtime() {
   // Actors may still run exit functors that withdraw registrations after CAF counted them as
   // done; those functors hold their own shared reference to the plane they use, so dropping
   // ours here never pulls a plane from under them.
-  requests_->shutdown();
+  if (requests_)
+    requests_->shutdown();
   system_->await_all_actors_done();
   requests_.reset();
   events_.reset();

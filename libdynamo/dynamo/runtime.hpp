@@ -8,10 +8,13 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/expected.hpp>
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 namespace dynamo {
@@ -30,17 +33,38 @@ struct runtime_config {
   std::string log_level = "info";
   std::chrono::milliseconds drain_timeout{10000};    ///< Bound for graceful drain.
   uint64_t seed = 0;                                 ///< Instance-id seed; 0 = random.
+  /// TTL of the discovery leases the components of this process hold ("--discovery.ttl"): a
+  /// replica that dies without deregistering disappears from its peers after at most this long.
+  std::chrono::milliseconds lease_ttl{3000};
 
   /// Registers the fields with `opts`.
   void bind(option_set& opts);
 };
 
-/// One process's runtime. Embedded mode: every plane has its in-process backend.
-/// Thread-safe accessors; destroy only after every component actor has terminated.
+/// Backends of the planes of a distributed runtime. A null member keeps the in-process backend.
+struct plane_backends {
+  /// Discovery backend (e.g. NATS KV), shared with whoever else needs it (address resolvers).
+  std::shared_ptr<discovery_plane> discovery;
+  /// Event backend (e.g. NATS subjects).
+  std::shared_ptr<event_plane> events;
+  /// Builds the request plane once the actor system exists; called once, on the thread that
+  /// calls runtime::make().
+  std::function<caf::expected<std::unique_ptr<request_plane>>(caf::actor_system&)> requests;
+};
+
+/// One process's runtime: in embedded mode every plane has its in-process backend; make() puts
+/// network backends in their place. Thread-safe accessors; destroy only after every component
+/// actor has terminated.
 class runtime {
 public:
-  /// Builds the actor system and the in-process planes.
+  /// Builds the actor system and the in-process planes (embedded mode).
   explicit runtime(runtime_config cfg);
+
+  /// Builds the actor system and the planes, taking each from `backends` when given there.
+  /// Errors: whatever the request-plane factory returns (e.g. unavailable for a busy address);
+  /// internal when it returns a null plane. Any thread.
+  static caf::expected<std::unique_ptr<runtime>> make(runtime_config cfg, plane_backends backends);
+
   ~runtime();
 
   runtime(const runtime&) = delete;
@@ -76,6 +100,9 @@ public:
   std::unique_ptr<data_plane> make_data_agent(std::string name);
 
 private:
+  struct system_only {};
+  runtime(runtime_config cfg, system_only);
+
   runtime_config cfg_;
   log_sinks logs_;
   metrics_registry metrics_;

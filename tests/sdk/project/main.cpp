@@ -2,7 +2,7 @@
 #include <dynamo/actors/frontend/frontend.hpp>
 #include <dynamo/actors/router/router.hpp>
 #include <dynamo/actors/worker/worker.hpp>
-#include <dynamo/run.hpp>
+#include <dynamo/launch/run.hpp>
 
 int main(int argc, char** argv, char** envp) {
   dynamo::graph g{"my_pipeline"};
