@@ -16,12 +16,18 @@
 #include <caf/typed_response_promise.hpp>
 
 #include <functional>
+#include <optional>
 #include <set>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 namespace dynamo::actors {
+
+/// True when `err` says that a forwarded request never reached a live target, so sending it to
+/// another target cannot duplicate work: the target was already dead when the request arrived
+/// (CAF's request_receiver_down) or refused it as unavailable (draining, unreachable).
+bool never_started(const caf::error& err);
 
 /// The generate requests one actor has forwarded and not yet seen settled. Owned by that actor's
 /// state; only that actor may use it.
@@ -31,24 +37,37 @@ public:
   /// may be rewritten (e.g. to add context).
   using settle_fn = std::function<void(request_id, caf::error&)>;
 
-  /// Installs the callback run for every settled request (e.g. to release routing load).
-  explicit forward_table(settle_fn on_settle = {}) : on_settle_(std::move(on_settle)) {}
+  /// Picks another target for request `id` that failed with `err` (never_started() holds) at
+  /// target `failed`; nullopt to let the request fail.
+  using retry_fn = std::function<std::optional<generate_actor>(
+    request_id id, const caf::error& err, const caf::actor_addr& failed)>;
+
+  /// Installs the callback run for every settled request (e.g. to release routing load) and,
+  /// optionally, a retry policy: a request that never started is re-sent to the target
+  /// `on_retry` picks, up to `max_attempts` sends in all.
+  explicit forward_table(settle_fn on_settle = {}, retry_fn on_retry = {},
+                         size_t max_attempts = 3)
+    : on_settle_(std::move(on_settle)),
+      on_retry_(std::move(on_retry)),
+      max_attempts_(max_attempts) {
+  }
 
   /// Sends `req` with `sink` to `target` and returns the promise the calling handler returns.
   /// Monitors `target` (once). Call from inside a handler of `self`; `self`'s down handler must
-  /// call target_down().
+  /// call target_down(). With a retry policy the table keeps a copy of `req` until it settles.
   template <class Self>
   caf::typed_response_promise<generate_summary>
   forward(Self* self, const generate_actor& target, generate_request req, token_sink_actor sink) {
     auto id = req.id;
     auto promise = self->template make_response_promise<generate_summary>();
-    auto addr = target.address();
-    if (monitored_.insert(addr).second)
-      self->monitor(target);
-    entries_[id] = entry{addr, promise};
-    self->request(target, caf::infinite, generate_atom::value, std::move(req), std::move(sink))
-      .then([this, id](generate_summary& summary) { settle(id, caf::error{}, &summary); },
-            [this, id](caf::error& err) { settle(id, std::move(err), nullptr); });
+    entry e;
+    e.promise = promise;
+    if (on_retry_)
+      e.resend = [this, self, req, sink](const generate_actor& next) {
+        send(self, next, req, sink);
+      };
+    entries_[id] = std::move(e);
+    send(self, target, std::move(req), std::move(sink));
     return promise;
   }
 
@@ -84,7 +103,44 @@ private:
   struct entry {
     caf::actor_addr target;
     caf::typed_response_promise<generate_summary> promise;
+    std::function<void(const generate_actor&)> resend;  // set with a retry policy
+    size_t attempts = 0;
   };
+
+  template <class Self>
+  void send(Self* self, const generate_actor& target, generate_request req,
+            token_sink_actor sink) {
+    auto id = req.id;
+    auto i = entries_.find(id);
+    if (i == entries_.end())
+      return;
+    auto addr = target.address();
+    i->second.target = addr;
+    ++i->second.attempts;
+    if (monitored_.insert(addr).second)
+      self->monitor(target);
+    self->request(target, caf::infinite, generate_atom::value, std::move(req), std::move(sink))
+      .then([this, id](generate_summary& summary) { settle(id, caf::error{}, &summary); },
+            [this, id, addr](caf::error& err) {
+              if (!retry(id, err, addr))
+                settle(id, std::move(err), nullptr);
+            });
+  }
+
+  /// Re-sends request `id` after `err` at `failed` when the policy allows; true if it did.
+  bool retry(request_id id, const caf::error& err, const caf::actor_addr& failed) {
+    auto i = entries_.find(id);
+    if (!on_retry_ || i == entries_.end() || i->second.target != failed
+        || i->second.attempts >= max_attempts_ || !never_started(err))
+      return false;
+    auto next = on_retry_(id, err, failed);
+    if (!next)
+      return false;
+    // resend() may rehash entries_: call a copy.
+    auto resend = i->second.resend;
+    resend(*next);
+    return true;
+  }
 
   void settle(request_id id, caf::error err, generate_summary* summary) {
     auto i = entries_.find(id);
@@ -101,6 +157,8 @@ private:
   }
 
   settle_fn on_settle_;
+  retry_fn on_retry_;
+  size_t max_attempts_;
   std::unordered_map<request_id, entry> entries_;
   std::set<caf::actor_addr> monitored_;
 };

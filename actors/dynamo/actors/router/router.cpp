@@ -6,6 +6,7 @@
 #include "dynamo/error.hpp"
 #include "dynamo/lifecycle.hpp"
 #include "dynamo/metrics.hpp"
+#include "dynamo/plane/registration.hpp"
 #include "dynamo/plane/request.hpp"
 #include "dynamo/runtime.hpp"
 
@@ -90,12 +91,84 @@ void release(router_pointer self, request_id id) {
   }
 }
 
+/// Picks a worker for a request of `tokens` tokens, skipping instance `exclude`, and accounts
+/// the request to it. Returns the worker's index in st.workers, or nullopt without a candidate.
+std::optional<size_t> route_to_worker(router_state& st, request_id id, uint64_t prompt_tokens,
+                                      uint64_t tokens, instance_id exclude = {}) {
+  std::vector<worker_load> candidates;
+  std::vector<size_t> index_of;
+  for (size_t i = 0; i < st.load.size(); ++i)
+    if (st.load[i].instance != exclude) {
+      candidates.push_back(st.load[i]);
+      index_of.push_back(i);
+    }
+  if (candidates.empty())
+    return std::nullopt;
+  auto t0 = clock::now();
+  auto index = index_of[st.policy->pick(candidates, prompt_tokens)];
+  st.m_decision->observe(std::chrono::duration<double>(clock::now() - t0).count());
+  auto& load = st.load[index];
+  ++load.active_requests;
+  load.active_tokens += tokens;
+  st.routes[id] = route{st.workers.entries()[index].instance, tokens};
+  return index;
+}
+
+/// Monitors the handle of live worker `id` so that a broken connection suspends it at once.
+void monitor_worker(router_pointer self, instance_id id) {
+  for (const auto& w : self->state.workers.entries())
+    if (w.instance == id)
+      self->monitor(w.handle);
+}
+
+/// Takes the worker whose handle `addr` terminated out of rotation (discovery may still list
+/// it: a broken connection is seen before the lease expires) and schedules reconnect attempts.
+void suspend_worker(router_pointer self, const caf::actor_addr& addr) {
+  auto& st = self->state;
+  auto id = st.workers.suspend(addr);
+  if (!id)
+    return;
+  sync_load(st);
+  st.ctx.log->warn("worker {:016x} unreachable: suspended ({} live); reconnecting in {} ms",
+                   id->value, st.workers.size(), st.cfg.reconnect_delay.count());
+  self->delayed_send(self, st.cfg.reconnect_delay, peer_retry_atom::value, id->value);
+}
+
+/// Re-routes request `id`, which never started at `failed`, to another worker (load moves with
+/// it). A dead handle's worker is suspended first.
+std::optional<generate_actor> reroute(router_pointer self, request_id id, const caf::error& err,
+                                      const caf::actor_addr& failed) {
+  auto& st = self->state;
+  auto i = st.routes.find(id);
+  if (i == st.routes.end())
+    return std::nullopt;
+  auto old = i->second;
+  if (auto* l = load_of(st, old.worker)) {
+    if (l->active_requests > 0)
+      --l->active_requests;
+    l->active_tokens -= std::min(l->active_tokens, old.tokens);
+  }
+  st.routes.erase(i);
+  if (err.category() == caf::atom("system")
+      && err.code() == static_cast<uint8_t>(caf::sec::request_receiver_down))
+    suspend_worker(self, failed);
+  auto index = route_to_worker(st, id, 0, old.tokens, old.worker);
+  if (!index) {
+    st.routes[id] = old; // released by the settle that follows
+    return std::nullopt;
+  }
+  const auto& target = st.workers.entries()[*index];
+  st.ctx.log->info("request {:016x} never started on worker {:016x} ({}); retrying on {:016x}",
+                   id, old.worker.value, describe(err), target.instance.value);
+  return target.handle;
+}
+
 caf::error register_router(router_pointer self) {
   auto& st = self->state;
-  auto lease = announce(st.ctx, caf::actor_cast<caf::actor>(self), "generate",
-                        {{"endpoints", "generate"},
-                         {"interfaces", "generate"},
-                         {"policy", std::string{st.policy->name()}}});
+  instance_registration reg;
+  reg.extra = {{"interfaces", "generate"}, {"policy", std::string{st.policy->name()}}};
+  auto lease = announce_registration(st.ctx, caf::actor_cast<caf::actor>(self), "generate",
+                                     std::move(reg));
   if (!lease)
     return std::move(lease.error());
   st.lease = *lease;
@@ -134,15 +207,20 @@ router_actor::behavior_type router_behavior(router_pointer self, component_conte
                                             router_config cfg) {
   self->state.ctx = std::move(ctx);
   self->state.cfg = std::move(cfg);
-  self->state.forwards = forward_table{[self](request_id id, caf::error& err) {
-    release(self, id);
-    if (err && classify(err) == errc::disconnected)
-      err = make_error(errc::disconnected, "the worker serving the request went away",
-                       operator_detail(err));
-  }};
+  self->state.forwards = forward_table{
+    [self](request_id id, caf::error& err) {
+      release(self, id);
+      if (err && classify(err) == errc::disconnected)
+        err = make_error(errc::disconnected, "the worker serving the request went away",
+                         operator_detail(err));
+    },
+    [self](request_id id, const caf::error& err, const caf::actor_addr& failed) {
+      return reroute(self, id, err, failed);
+    }};
   self->set_down_handler([self](const caf::down_msg& down) {
     if (auto n = self->state.forwards.target_down(down); n > 0)
       self->state.ctx.log->warn("a worker terminated with {} request(s) in flight", n);
+    suspend_worker(self, down.source);
   });
   if (auto err = init_router(self)) {
     // CAF 0.17 typed behaviors cannot be empty: quit, and return the behavior unused.
@@ -164,15 +242,9 @@ router_actor::behavior_type router_behavior(router_pointer self, component_conte
         return make_error(errc::unavailable, "no worker is available",
                           fmt::format("router {} has no live worker", st.ctx.instance.to_string()));
       }
-      auto t0 = clock::now();
-      auto index = st.policy->pick(st.load, req.tokens.size());
-      st.m_decision->observe(std::chrono::duration<double>(clock::now() - t0).count());
-      const auto& target = st.workers.entries()[index];
-      auto& load = st.load[index];
-      uint64_t tokens = req.tokens.size() + req.stop.max_tokens;
-      ++load.active_requests;
-      load.active_tokens += tokens;
-      st.routes[req.id] = route{target.instance, tokens};
+      auto index = route_to_worker(st, req.id, req.tokens.size(),
+                                   req.tokens.size() + req.stop.max_tokens);
+      const auto& target = st.workers.entries()[*index];
       ++st.routed;
       st.m_requests->inc();
       return st.forwards.forward(self, target.handle, std::move(req), std::move(sink));
@@ -188,11 +260,30 @@ router_actor::behavior_type router_behavior(router_pointer self, component_conte
     },
     [self](peer_atom, peer_change& change) {
       auto& st = self->state;
+      // A worker whose registration is malformed is logged and treated as gone: nothing is
+      // routed to a peer whose facts cannot be trusted.
+      if (change.up && !peer_registration(change, st.ctx.log))
+        change.up = false;
+      auto known = st.workers.size();
       if (auto err = st.workers.apply(change, st.ctx.rt->requests(), st.ctx.rt->ns(), "generate"))
         st.ctx.log->warn("cannot reach worker {:016x}: {}", change.instance, describe(err));
+      if (st.workers.size() > known)
+        monitor_worker(self, instance_id{change.instance});
       sync_load(st);
       st.ctx.log->info("worker {:016x} {} ({} live)", change.instance,
                        change.up ? "joined" : "left", st.workers.size());
+    },
+    [self](peer_retry_atom, uint64_t instance) {
+      auto& st = self->state;
+      auto err = st.workers.resume(instance_id{instance}, st.ctx.rt->requests(), st.ctx.rt->ns(),
+                                   "generate");
+      if (!err) {
+        monitor_worker(self, instance_id{instance});
+        sync_load(st);
+        st.ctx.log->info("worker {:016x} reachable again ({} live)", instance, st.workers.size());
+      } else if (classify(err) != errc::not_found) {
+        self->delayed_send(self, st.cfg.reconnect_delay, peer_retry_atom::value, instance);
+      }
     },
     [self](stats_atom) {
       auto& st = self->state;
@@ -232,6 +323,8 @@ void router_config::bind(option_set& opts, const std::string& prefix) {
   opts.add(policy, prefix + ".policy", "routing policy: round-robin, random or least-loaded",
            "DYN_ROUTER_MODE");
   opts.add(seed, prefix + ".seed", "seed of the random policy (0 = derived from instance id)");
+  opts.add(reconnect_delay, prefix + ".reconnect-delay",
+           "pause between reconnects to a worker whose connection broke (e.g. 500ms)");
 }
 
 caf::actor router::spawn(component_context& ctx, const config& cfg) {

@@ -8,6 +8,7 @@
 
 #include <caf/typed_actor.hpp>
 
+#include <chrono>
 #include <string>
 
 namespace dynamo::actors {
@@ -29,12 +30,16 @@ typename Inspector::result_type inspect(Inspector& f, router_stats& x) {
 
 /// The router's full typed interface: generate + lifecycle + peer updates + stats.
 using router_actor = generate_actor::extend_with<lifecycle_actor>::extend<
-  caf::reacts_to<peer_atom, peer_change>, caf::replies_to<stats_atom>::with<router_stats>>;
+  caf::reacts_to<peer_atom, peer_change>, caf::reacts_to<peer_retry_atom, uint64_t>,
+  caf::replies_to<stats_atom>::with<router_stats>>;
 
 /// Router settings (flags "--<name>.*").
 struct router_config {
   std::string policy = "round-robin";  ///< round-robin | random | least-loaded
   uint64_t seed = 0;                   ///< Seed of the random policy (0 = from instance id).
+  /// Pause between reconnect attempts to a worker whose connection broke while discovery still
+  /// lists it (it is out of rotation meanwhile).
+  std::chrono::milliseconds reconnect_delay{500};
 
   /// Registers the fields under `prefix`.
   void bind(option_set& opts, const std::string& prefix);

@@ -265,9 +265,10 @@ TEST_F(router_test, a_worker_that_terminates_mid_request_yields_disconnected) {
   EXPECT_EQ(stats(router).routed, 1u);
 }
 
-TEST_F(router_test, a_worker_dead_before_delivery_yields_disconnected) {
-  // The worker's actor is gone while its registration is still in discovery: the request
-  // bounces off the dead handle.
+TEST_F(router_test, a_dead_worker_still_in_discovery_is_suspended_at_once) {
+  // The worker's actor is gone while its registration is still in discovery (for a remote
+  // worker: the connection broke before the lease expired). The router watches the handle and
+  // takes the worker out of rotation instead of routing into the dead handle.
   auto router = start_router();
   auto ctx = dynamo::testing::make_context(rt(), "worker");
   auto fake = own(dynamo::testing::spawn_fake_generate(rt().system(), "dead", holding(), log_));
@@ -279,11 +280,34 @@ TEST_F(router_test, a_worker_dead_before_delivery_yields_disconnected) {
   auto fake_actor = caf::actor_cast<caf::actor>(fake);
   caf::anon_send_exit(fake_actor, caf::exit_reason::kill);
   ASSERT_TRUE(await_down(fake_actor));
+  ASSERT_TRUE(await_workers(router, 0)) << "the dead worker was not suspended";
   auto handle = self()->request(router, actor_timeout, generate_atom::value, make_request(1),
                                 sink());
   auto reply = await_reply(handle);
   EXPECT_FALSE(reply.summary);
-  EXPECT_EQ(classify(reply.error), errc::disconnected) << describe(reply.error);
+  EXPECT_EQ(classify(reply.error), errc::unavailable) << describe(reply.error);
+  EXPECT_TRUE(stats(router).active_requests.empty());
+  EXPECT_FALSE(rt().discovery().revoke(*lease));
+}
+
+TEST_F(router_test, a_request_that_bounces_off_a_dead_worker_is_retried_elsewhere) {
+  auto router = start_router("round-robin");
+  auto a = add_worker("a", answering());
+  auto ctx = dynamo::testing::make_context(rt(), "worker");
+  auto fake = own(dynamo::testing::spawn_fake_generate(rt().system(), "dead", holding(), log_));
+  ASSERT_FALSE(rt().requests().serve(ctx.address("generate"), caf::actor_cast<caf::actor>(fake)));
+  discovery_record rec{ctx.id(), ctx.instance, {{"endpoints", "generate"}}};
+  auto lease = rt().discovery().register_instance(rec, lease_options{});
+  ASSERT_TRUE(lease) << describe(lease.error());
+  ASSERT_TRUE(await_workers(router, 2));
+  // Kill the second worker and send at once: whether the router sees the down message first
+  // (suspension) or the bounce (retry), every request is served by worker a.
+  caf::anon_send_exit(caf::actor_cast<caf::actor>(fake), caf::exit_reason::kill);
+  for (request_id id = 1; id <= 4; ++id) {
+    auto [stream, reply] = generate(router, id);
+    ASSERT_TRUE(reply.summary) << "request " << id << ": " << describe(reply.error);
+    EXPECT_EQ(reply.summary->worker_instance, a.ctx.instance.value);
+  }
   EXPECT_EQ(stats(router).active_requests, (std::vector<uint32_t>{0}));
   EXPECT_FALSE(rt().discovery().revoke(*lease));
 }
@@ -368,6 +392,25 @@ TEST_F(router_test, an_unknown_policy_fails_to_start) {
   EXPECT_EQ(classify(*reason), errc::invalid_request) << describe(*reason);
   EXPECT_NE(client_message(*reason).find("fastest"), std::string::npos);
   EXPECT_TRUE(rt().discovery().list(rt().ns() + "/router/").empty());
+}
+
+TEST_F(router_test, a_worker_with_malformed_registration_is_skipped) {
+  auto router = start_router();
+  auto bad = dynamo::testing::announce_fake(rt(), "worker", "bad", answering(), log_,
+                                            {{"endpoints", "generate@x"}});
+  own(bad.handle);
+  auto good = add_worker("good", answering());
+  // Delivered in registration order: once the good worker is known, the bad one was skipped.
+  ASSERT_TRUE(await_workers(router, 1));
+  EXPECT_EQ(stats(router).workers, (std::vector<uint64_t>{good.ctx.instance.value}));
+  for (request_id id = 1; id <= 3; ++id) {
+    auto [stream, reply] = generate(router, id);
+    ASSERT_TRUE(reply.summary) << describe(reply.error);
+    EXPECT_EQ(log_->receiver_of(id), "good");
+  }
+  // A known worker whose record turns malformed leaves the rotation.
+  ASSERT_FALSE(rt().discovery().update(good.lease, {{"kv_block_size", "0"}}));
+  ASSERT_TRUE(await_workers(router, 0));
 }
 
 } // namespace
