@@ -2,7 +2,7 @@
 // launcher when no NATS URL is given; stopped (and its store deleted) at the end.
 #pragma once
 
-#include "dynamo/launch/process.hpp"
+#include "dynamo/process.hpp"
 #include "dynamo/log.hpp"
 
 #include <caf/error.hpp>

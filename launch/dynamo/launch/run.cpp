@@ -4,7 +4,7 @@
 #include "dynamo/error.hpp"
 #include "dynamo/launch/launcher.hpp"
 #include "dynamo/launch/plane_setup.hpp"
-#include "dynamo/launch/process.hpp"
+#include "dynamo/process.hpp"
 #include "dynamo/launch/roles.hpp"
 #include "dynamo/launch/serve.hpp"
 #include "dynamo/launch/signals.hpp"
@@ -72,7 +72,7 @@ int run_launcher(graph& g, int argc, char** argv, char** envp, const runtime_con
   ls.executable = self_executable(argc > 0 ? argv[0] : nullptr);
   for (int i = 1; i < argc; ++i)
     ls.user_args.emplace_back(argv[i]);
-  ls.env = launch::environment_entries(envp);
+  ls.env = environment_entries(envp);
   ls.nats_url = roles.nats_url;
   ls.drain_timeout = rt_cfg.drain_timeout;
   ls.supervision.backoff.initial = roles.backoff_initial;

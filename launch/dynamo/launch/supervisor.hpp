@@ -3,7 +3,7 @@
 // groups first) with SIGTERM, then SIGKILL after a bound.
 #pragma once
 
-#include "dynamo/launch/process.hpp"
+#include "dynamo/process.hpp"
 #include "dynamo/log.hpp"
 
 #include <chrono>

@@ -1,12 +1,12 @@
 #include "dynamo/testing/child_process.hpp"
 
+#include "dynamo/error.hpp"
+#include "dynamo/process.hpp"
 #include "dynamo/testing/wait.hpp"
 
 #include <gtest/gtest.h>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,18 +18,6 @@
 extern char** environ;
 
 namespace dynamo::testing {
-
-namespace {
-
-std::vector<char*> c_strings(std::vector<std::string>& xs) {
-  std::vector<char*> result;
-  for (auto& x : xs)
-    result.push_back(x.data());
-  result.push_back(nullptr);
-  return result;
-}
-
-} // namespace
 
 std::string read_file(const std::string& path) {
   std::ifstream in{path, std::ios::binary};
@@ -46,40 +34,24 @@ child_process::child_process(const std::string& binary, const std::vector<std::s
     return;
   }
   dir_ = tmpl;
-  std::vector<std::string> argv_store{binary};
-  argv_store.insert(argv_store.end(), args.begin(), args.end());
-  std::vector<std::string> env_store;
+  process_spec spec;
+  spec.argv.push_back(binary);
+  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
   for (char** e = environ; e != nullptr && *e != nullptr; ++e)
     if (std::strncmp(*e, "DYN_", 4) != 0)
-      env_store.emplace_back(*e);
-  env_store.insert(env_store.end(), env.begin(), env.end());
-  auto argv = c_strings(argv_store);
-  auto envp = c_strings(env_store);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, stdout_path().c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_path().c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t unblocked;
-  sigemptyset(&unblocked);
-  sigset_t defaults;
-  sigemptyset(&defaults);
-  sigaddset(&defaults, SIGINT);
-  sigaddset(&defaults, SIGTERM);
-  posix_spawnattr_setsigmask(&attr, &unblocked);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  int rc = ::posix_spawn(&pid_, argv[0], &actions, &attr, argv.data(), envp.data());
-  posix_spawnattr_destroy(&attr);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
-    pid_ = -1;
-    ADD_FAILURE() << "posix_spawn(" << argv[0] << ") failed: " << std::strerror(rc);
+      spec.env.emplace_back(*e);
+  spec.env.insert(spec.env.end(), env.begin(), env.end());
+  // SIGKILL when the test binary dies (even by abort): no child outlives its test.
+  spec.parent_death_signal = SIGKILL;
+  spec.own_process_group = false;
+  spec.output_path = stdout_path();
+  spec.error_path = stderr_path();
+  auto pid = spawn_process(spec);
+  if (!pid) {
+    ADD_FAILURE() << "cannot start " << binary << ": " << describe(pid.error());
+    return;
   }
+  pid_ = *pid;
 }
 
 child_process::~child_process() {

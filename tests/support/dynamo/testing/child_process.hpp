@@ -1,5 +1,6 @@
-// A child process for process-level tests: spawned with posix_spawn, stdout and stderr captured
-// in files of a fresh temporary directory, SIGKILLed and reaped on destruction if still running.
+// A child process for process-level tests: stdout and stderr captured in files of a fresh
+// temporary directory, SIGKILLed and reaped on destruction if still running, and killed by the
+// kernel when the test binary dies first (PR_SET_PDEATHSIG).
 #pragma once
 
 #include <sys/types.h>
@@ -19,7 +20,8 @@ class child_process {
 public:
   /// Starts `binary` with `args`. The child's environment is ours without DYN_* variables, plus
   /// `env` ("NAME=value" entries); SIGINT/SIGTERM are unblocked and default in the child. Fails
-  /// the current test if it cannot start.
+  /// the current test if it cannot start. Call from the test's main thread: the child is killed
+  /// when the spawning thread ends.
   child_process(const std::string& binary, const std::vector<std::string>& args,
                 const std::vector<std::string>& env = {});
 

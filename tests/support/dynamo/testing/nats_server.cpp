@@ -1,5 +1,8 @@
 #include "dynamo/testing/nats_server.hpp"
 
+#include "dynamo/error.hpp"
+#include "dynamo/process.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <csignal>
@@ -11,7 +14,6 @@
 #include <vector>
 
 #include <fcntl.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -89,22 +91,19 @@ void nats_server::spawn(const std::string& port_arg, std::chrono::milliseconds s
   auto ports_dir = dir_.string();
   std::vector<std::string> args{"nats-server", "-a", "127.0.0.1", "-p", port_arg, "-js",
                                 "-sd", store, "--ports_file_dir", ports_dir};
-  std::vector<char*> argv;
-  for (auto& a : args)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, (dir_ / "server.log").c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
-  pid_t pid = -1;
-  auto rc = ::posix_spawnp(&pid, "nats-server", &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0)
-    throw std::runtime_error("nats_server: cannot spawn nats-server (is it installed?)");
-  pid_ = pid;
-  auto ports_file = dir_ / ("nats-server_" + std::to_string(pid) + ".ports");
+  process_spec spec;
+  spec.argv = std::move(args);
+  spec.env = environment_entries(environ);
+  spec.own_process_group = false;
+  spec.output_path = "/dev/null";
+  spec.error_path = (dir_ / "server.log").string();
+  // parent_death_signal (SIGKILL): the server never outlives a test binary that aborts.
+  auto pid = spawn_process(spec);
+  if (!pid)
+    throw std::runtime_error("nats_server: cannot spawn nats-server (is it installed?): "
+                             + describe(pid.error()));
+  pid_ = *pid;
+  auto ports_file = dir_ / ("nats-server_" + std::to_string(pid_) + ".ports");
   auto deadline = std::chrono::steady_clock::now() + start_timeout;
   for (;;) {
     auto found = read_ports_file(ports_file);

@@ -1,4 +1,4 @@
-#include "dynamo/launch/process.hpp"
+#include "dynamo/process.hpp"
 
 #include "dynamo/error.hpp"
 #include "dynamo/testing/wait.hpp"
@@ -16,7 +16,7 @@
 #include <string>
 #include <thread>
 
-namespace dynamo::launch {
+namespace dynamo {
 namespace {
 
 using namespace std::chrono_literals;
@@ -159,4 +159,4 @@ TEST(process, environment_entries_copies_envp) {
 }
 
 } // namespace
-} // namespace dynamo::launch
+} // namespace dynamo

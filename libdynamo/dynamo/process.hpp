@@ -1,5 +1,5 @@
-// Child processes of the launcher: spawned with fork/exec so that each can be tied to its
-// parent's life (PR_SET_PDEATHSIG), put into its own process group and given an explicit
+// Child processes (the launcher's components, test servers): spawned with fork/exec so that
+// each can be tied to its parent's life (PR_SET_PDEATHSIG), put into its own process group and given an explicit
 // environment; reaped only by pid, never with waitpid(-1), so other owners' children are safe.
 #pragma once
 
@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace dynamo::launch {
+namespace dynamo {
 
 /// What to start.
 struct process_spec {
@@ -28,6 +28,8 @@ struct process_spec {
   bool own_process_group = true;
   /// File receiving the child's stdout and stderr (appended); empty: inherit the parent's.
   std::string output_path;
+  /// File receiving the child's stderr instead (appended); empty: as stdout.
+  std::string error_path;
 };
 
 /// How a child ended.
@@ -64,4 +66,4 @@ std::optional<exit_status> try_reap(pid_t pid);
 /// The current environment of this process as "NAME=value" entries from main's `envp`.
 std::vector<std::string> environment_entries(const char* const* envp);
 
-} // namespace dynamo::launch
+} // namespace dynamo

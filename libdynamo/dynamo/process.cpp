@@ -1,4 +1,4 @@
-#include "dynamo/launch/process.hpp"
+#include "dynamo/process.hpp"
 
 #include "dynamo/error.hpp"
 
@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-namespace dynamo::launch {
+namespace dynamo {
 
 namespace {
 
@@ -68,6 +68,11 @@ void write_all(int fd, const void* data, size_t len) {
   if (!spec.output_path.empty()) {
     int out = ::open(spec.output_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (out < 0 || ::dup2(out, STDOUT_FILENO) < 0 || ::dup2(out, STDERR_FILENO) < 0)
+      fail(4);
+  }
+  if (!spec.error_path.empty()) {
+    int err = ::open(spec.error_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (err < 0 || ::dup2(err, STDERR_FILENO) < 0)
       fail(4);
   }
   ::execve(path, argv, envp);
@@ -211,4 +216,4 @@ std::vector<std::string> environment_entries(const char* const* envp) {
   return result;
 }
 
-} // namespace dynamo::launch
+} // namespace dynamo
