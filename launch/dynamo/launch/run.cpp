@@ -4,11 +4,11 @@
 #include "dynamo/error.hpp"
 #include "dynamo/launch/launcher.hpp"
 #include "dynamo/launch/plane_setup.hpp"
-#include "dynamo/process.hpp"
 #include "dynamo/launch/roles.hpp"
 #include "dynamo/launch/serve.hpp"
 #include "dynamo/launch/signals.hpp"
 #include "dynamo/plane/request.hpp"
+#include "dynamo/process.hpp"
 #include "dynamo/runtime.hpp"
 
 #include <fmt/format.h>
