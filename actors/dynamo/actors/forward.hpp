@@ -62,10 +62,13 @@ public:
     auto promise = self->template make_response_promise<generate_summary>();
     entry e;
     e.promise = promise;
-    if (on_retry_)
-      e.resend = [this, self, req, sink](const generate_actor& next) {
-        send(self, next, req, sink);
-      };
+    if (on_retry_) {
+      e.req = req;
+      e.sink = sink;
+      if (!resend_)
+        resend_ = [this, self](const generate_actor& next, generate_request r,
+                               token_sink_actor s) { send(self, next, std::move(r), std::move(s)); };
+    }
     entries_[id] = std::move(e);
     send(self, target, std::move(req), std::move(sink));
     return promise;
@@ -103,7 +106,8 @@ private:
   struct entry {
     caf::actor_addr target;
     caf::typed_response_promise<generate_summary> promise;
-    std::function<void(const generate_actor&)> resend;  // set with a retry policy
+    generate_request req;   // kept with a retry policy
+    token_sink_actor sink;  // kept with a retry policy
     size_t attempts = 0;
   };
 
@@ -136,9 +140,7 @@ private:
     auto next = on_retry_(id, err, failed);
     if (!next)
       return false;
-    // resend() may rehash entries_: call a copy.
-    auto resend = i->second.resend;
-    resend(*next);
+    resend_(*next, i->second.req, i->second.sink);
     return true;
   }
 
@@ -158,6 +160,8 @@ private:
 
   settle_fn on_settle_;
   retry_fn on_retry_;
+  /// Sends a request again from the owning actor (bound to it by the first forward()).
+  std::function<void(const generate_actor&, generate_request, token_sink_actor)> resend_;
   size_t max_attempts_;
   std::unordered_map<request_id, entry> entries_;
   std::set<caf::actor_addr> monitored_;
