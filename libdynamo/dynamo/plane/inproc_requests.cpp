@@ -97,15 +97,8 @@ public:
   }
 
   caf::error serve(const instance_endpoint& address, caf::actor handler) override {
-    if (auto err = validate_address(address))
+    if (auto err = validate_serve(address, handler, sys_))
       return err;
-    if (!handler)
-      return make_error(errc::invalid_request, "cannot serve an invalid actor handle",
-                        address.to_string());
-    if (&handler.home_system() != &sys_)
-      return make_error(errc::invalid_request,
-                        "the handler belongs to another actor system than the request plane",
-                        address.to_string());
     uint64_t generation = 0;
     {
       std::lock_guard guard{reg_->mu};

@@ -18,4 +18,18 @@ caf::error validate_address(const instance_endpoint& address) {
   return {};
 }
 
+caf::error validate_serve(const instance_endpoint& address, const caf::actor& handler,
+                          const caf::actor_system& sys) {
+  if (auto err = validate_address(address))
+    return err;
+  if (!handler)
+    return make_error(errc::invalid_request, "cannot serve an invalid actor handle",
+                      address.to_string());
+  if (&handler.home_system() != &sys)
+    return make_error(errc::invalid_request,
+                      "the handler belongs to another actor system than the request plane",
+                      address.to_string());
+  return {};
+}
+
 } // namespace dynamo

@@ -7,6 +7,7 @@
 
 #include <caf/actor.hpp>
 #include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
@@ -52,6 +53,11 @@ public:
 /// Checks an address for serve()/connect(): valid names and a non-zero instance.
 /// Returns invalid_request describing the problem. Shared by backends.
 caf::error validate_address(const instance_endpoint& address);
+
+/// Checks a serve() call: a valid address (validate_address) and a live `handler` of `sys`.
+/// Returns invalid_request describing the problem. Shared by backends.
+caf::error validate_serve(const instance_endpoint& address, const caf::actor& handler,
+                          const caf::actor_system& sys);
 
 /// connect() plus a cast to the typed handle `Handle` (the caller asserts the interface).
 template <class Handle>
