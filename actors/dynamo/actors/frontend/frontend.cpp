@@ -233,7 +233,17 @@ frontend_actor::behavior_type frontend_behavior(frontend_pointer self,
   for (const auto& t : state.shared->ctx.targets_for<generate_api>())
     state.target_components.insert(t);
   self->set_down_handler([self](const caf::down_msg& down) {
-    self->state.handlers.erase(down.source);
+    auto& st = self->state;
+    if (st.handlers.erase(down.source) == 0) {
+      // A target's handle ended (a remote router's connection broke): out of rotation until a
+      // reconnect succeeds or discovery removes it.
+      if (auto id = st.targets.suspend(down.source)) {
+        st.shared->ctx.log->warn("target {:016x} unreachable: suspended; reconnecting in {} ms",
+                                 id->value, st.shared->cfg.reconnect_delay.count());
+        self->delayed_send(self, st.shared->cfg.reconnect_delay, peer_retry_atom::value,
+                           id->value);
+      }
+    }
     check_drain(self);
   });
   if (auto err = init_frontend(self)) {
@@ -261,10 +271,25 @@ frontend_actor::behavior_type frontend_behavior(frontend_pointer self,
       if (!change.up)
         st.models.erase(change.instance);
       if (st.target_components.count(change.component) != 0) {
+        auto known = st.targets.size();
         if (auto err = st.targets.apply(change, st.shared->ctx.rt->requests(),
                                         st.shared->ctx.rt->ns(), "generate"))
           st.shared->ctx.log->warn("cannot reach {} {:016x}: {}", change.component,
                                    change.instance, describe(err));
+        if (st.targets.size() > known)
+          self->monitor(st.targets.entries().back().handle);
+      }
+    },
+    [self](peer_retry_atom, uint64_t instance) {
+      auto& st = self->state;
+      auto err = st.targets.resume(instance_id{instance}, st.shared->ctx.rt->requests(),
+                                   st.shared->ctx.rt->ns(), "generate");
+      if (!err) {
+        self->monitor(st.targets.entries().back().handle);
+        st.shared->ctx.log->info("target {:016x} reachable again", instance);
+      } else if (classify(err) != errc::not_found) {
+        self->delayed_send(self, st.shared->cfg.reconnect_delay, peer_retry_atom::value,
+                           instance);
       }
     },
     [self](drain_tick_atom) { check_drain(self); },
@@ -301,6 +326,8 @@ void frontend_config::bind(option_set& opts, const std::string& prefix) {
   opts.add(default_max_tokens, prefix + ".default-max-tokens",
            "max_tokens when a request gives none");
   opts.add(max_tokens_limit, prefix + ".max-tokens-limit", "largest accepted max_tokens");
+  opts.add(reconnect_delay, prefix + ".reconnect-delay",
+           "pause between reconnects to a router whose connection broke (e.g. 500ms)");
   opts.add(request_timeout, prefix + ".request-timeout", "deadline of every request (e.g. 10m)",
            "DYN_REQUEST_TIMEOUT");
   opts.alias("host", prefix + ".host");

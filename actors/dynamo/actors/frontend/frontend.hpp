@@ -49,7 +49,7 @@ typename Inspector::result_type inspect(Inspector& f, frontend_stats& x) {
 /// The frontend's typed interface.
 using frontend_actor = lifecycle_actor::extend<
   caf::reacts_to<http_atom, http_exchange>, caf::reacts_to<peer_atom, peer_change>,
-  caf::reacts_to<drain_tick_atom>, caf::replies_to<stats_atom>::with<frontend_stats>>;
+  caf::reacts_to<peer_retry_atom, uint64_t>, caf::reacts_to<drain_tick_atom>, caf::replies_to<stats_atom>::with<frontend_stats>>;
 
 /// Frontend settings (flags "--<name>.*"; --host and --port are aliases).
 struct frontend_config {
@@ -59,6 +59,9 @@ struct frontend_config {
   uint32_t default_max_tokens = 16;                ///< When a request gives none.
   uint32_t max_tokens_limit = 32768;
   std::chrono::milliseconds request_timeout{600000};  ///< Deadline of every request.
+  /// Pause between reconnects to a target (router) whose connection broke while discovery still
+  /// lists it; it is out of rotation meanwhile.
+  std::chrono::milliseconds reconnect_delay{500};
 
   /// Registers the fields under `prefix`.
   void bind(option_set& opts, const std::string& prefix);
