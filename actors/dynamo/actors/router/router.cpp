@@ -72,16 +72,29 @@ worker_load* load_of(router_state& st, instance_id id) {
   return nullptr;
 }
 
+/// Removes a route's load from its worker (if the worker is still known).
+void unaccount(router_state& st, const route& r) {
+  if (auto* l = load_of(st, r.worker)) {
+    if (l->active_requests > 0)
+      --l->active_requests;
+    l->active_tokens -= std::min(l->active_tokens, r.tokens);
+  }
+}
+
+/// Adds a route's load to its worker (if the worker is still known).
+void account(router_state& st, const route& r) {
+  if (auto* l = load_of(st, r.worker)) {
+    ++l->active_requests;
+    l->active_tokens += r.tokens;
+  }
+}
+
 void release(router_pointer self, request_id id) {
   auto& st = self->state;
   auto i = st.routes.find(id);
   if (i == st.routes.end())
     return;
-  if (auto* l = load_of(st, i->second.worker)) {
-    if (l->active_requests > 0)
-      --l->active_requests;
-    l->active_tokens -= std::min(l->active_tokens, i->second.tokens);
-  }
+  unaccount(st, i->second);
   st.routes.erase(i);
   if (st.drain_pending && st.routes.empty()) {
     st.drain_pending = false;
@@ -107,10 +120,8 @@ std::optional<size_t> route_to_worker(router_state& st, request_id id, uint64_t 
   auto t0 = clock::now();
   auto index = index_of[st.policy->pick(candidates, prompt_tokens)];
   st.m_decision->observe(std::chrono::duration<double>(clock::now() - t0).count());
-  auto& load = st.load[index];
-  ++load.active_requests;
-  load.active_tokens += tokens;
-  st.routes[id] = route{st.workers.entries()[index].instance, tokens};
+  auto& r = st.routes[id] = route{st.workers.entries()[index].instance, tokens};
+  account(st, r);
   return index;
 }
 
@@ -143,18 +154,16 @@ std::optional<generate_actor> reroute(router_pointer self, request_id id, const 
   if (i == st.routes.end())
     return std::nullopt;
   auto old = i->second;
-  if (auto* l = load_of(st, old.worker)) {
-    if (l->active_requests > 0)
-      --l->active_requests;
-    l->active_tokens -= std::min(l->active_tokens, old.tokens);
-  }
+  unaccount(st, old);
   st.routes.erase(i);
   if (err.category() == caf::atom("system")
       && err.code() == static_cast<uint8_t>(caf::sec::request_receiver_down))
     suspend_worker(self, failed);
   auto index = route_to_worker(st, id, 0, old.tokens, old.worker);
   if (!index) {
-    st.routes[id] = old; // released by the settle that follows
+    // The request fails: restore its route, which the settle that follows releases once.
+    account(st, old);
+    st.routes[id] = old;
     return std::nullopt;
   }
   const auto& target = st.workers.entries()[*index];

@@ -312,6 +312,34 @@ TEST_F(router_test, a_request_that_bounces_off_a_dead_worker_is_retried_elsewher
   EXPECT_FALSE(rt().discovery().revoke(*lease));
 }
 
+TEST_F(router_test, a_request_refused_as_unavailable_is_retried_once_per_other_worker) {
+  auto router = start_router("round-robin");
+  auto refusing = fake_generate_script{{}, fake_ending::reply_error,
+                                       make_error(errc::unavailable, "the worker is shutting down")};
+  auto a = add_worker("a", refusing);
+  auto b = add_worker("b", answering());
+  ASSERT_TRUE(await_workers(router, 2));
+  for (request_id id = 1; id <= 4; ++id) {
+    auto [stream, reply] = generate(router, id);
+    ASSERT_TRUE(reply.summary) << "request " << id << ": " << describe(reply.error);
+    EXPECT_EQ(reply.summary->worker_instance, b.ctx.instance.value);
+  }
+  EXPECT_EQ(stats(router).active_requests, (std::vector<uint32_t>{0, 0}));
+}
+
+TEST_F(router_test, a_refused_request_without_another_worker_fails_and_releases_its_load) {
+  auto router = start_router();
+  auto a = add_worker("a", fake_generate_script{{}, fake_ending::reply_error,
+                                                make_error(errc::unavailable, "refused")});
+  ASSERT_TRUE(await_workers(router, 1));
+  auto handle = self()->request(router, actor_timeout, generate_atom::value, make_request(1),
+                                sink());
+  auto reply = await_reply(handle);
+  EXPECT_FALSE(reply.summary);
+  EXPECT_EQ(classify(reply.error), errc::unavailable) << describe(reply.error);
+  EXPECT_EQ(stats(router).active_requests, (std::vector<uint32_t>{0}));
+}
+
 TEST_F(router_test, no_worker_means_unavailable) {
   auto router = start_router();
   ASSERT_TRUE(wait_until(
