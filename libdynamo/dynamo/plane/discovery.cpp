@@ -31,4 +31,14 @@ caf::error validate_record(const discovery_record& rec) {
   return {};
 }
 
+caf::error validate_registration(const discovery_record& rec, const lease_options& opts) {
+  if (auto err = validate_record(rec))
+    return err;
+  if (opts.ttl < min_lease_ttl)
+    return make_error(errc::invalid_request,
+                      fmt::format("lease ttl must be at least {} ms", min_lease_ttl.count()),
+                      fmt::format("ttl {} ms", opts.ttl.count()));
+  return {};
+}
+
 } // namespace dynamo

@@ -106,4 +106,8 @@ std::string discovery_prefix(const component_id& component);
 /// keys. Returns invalid_request describing the first problem. Shared by backends.
 caf::error validate_record(const discovery_record& rec);
 
+/// Checks a register_instance() call: validate_record() and a ttl of at least min_lease_ttl.
+/// Returns invalid_request describing the first problem. Shared by backends.
+caf::error validate_registration(const discovery_record& rec, const lease_options& opts);
+
 } // namespace dynamo

@@ -60,12 +60,8 @@ public:
   }
 
   caf::expected<lease_id> register_instance(discovery_record rec, lease_options opts) override {
-    if (auto err = validate_record(rec))
+    if (auto err = validate_registration(rec, opts))
       return err;
-    if (opts.ttl < min_lease_ttl)
-      return make_error(errc::invalid_request,
-                        fmt::format("lease ttl must be at least {} ms", min_lease_ttl.count()),
-                        fmt::format("ttl {} ms", opts.ttl.count()));
     auto key = rec.key();
     auto now = clock_type::now();
     std::lock_guard guard{mu_};

@@ -292,15 +292,9 @@ TEST_F(frontend_test, a_target_whose_handle_dies_leaves_rotation_before_its_leas
   ASSERT_NO_FATAL_FAILURE(start({{text_chunk("Hel")}, fake_ending::hold}));
   // A second target served and registered by hand, so that its record outlives its actor (as a
   // remote router's record outlives a broken connection until the lease expires).
-  auto ctx = dynamo::testing::make_context(rt(), "fakegen");
-  auto fake = own(dynamo::testing::spawn_fake_generate(rt().system(), "dead",
-                                                       {{text_chunk("x")}, fake_ending::hold},
-                                                       log_));
-  auto fake_actor = caf::actor_cast<caf::actor>(fake);
-  ASSERT_FALSE(rt().requests().serve(ctx.address("generate"), fake_actor));
-  discovery_record rec{ctx.id(), ctx.instance, {{"endpoints", "generate"}}};
-  auto lease = rt().discovery().register_instance(rec, lease_options{});
-  ASSERT_TRUE(lease) << describe(lease.error());
+  auto dead = dynamo::testing::serve_fake_unannounced(
+    rt(), "fakegen", "dead", {{text_chunk("x")}, fake_ending::hold}, log_);
+  auto fake_actor = caf::actor_cast<caf::actor>(own(dead.handle));
   ASSERT_TRUE(wait_until([&] { return stats().targets == 2; }, actor_timeout))
     << "timed out waiting for the frontend to know both targets";
   caf::anon_send_exit(fake_actor, caf::exit_reason::kill);
@@ -308,7 +302,7 @@ TEST_F(frontend_test, a_target_whose_handle_dies_leaves_rotation_before_its_leas
     << "the dead target stayed in rotation";
   EXPECT_EQ(rt().discovery().list(rt().ns() + "/fakegen/").size(), 2u)
     << "the dead target's record is still listed: it left rotation through its handle";
-  EXPECT_FALSE(rt().discovery().revoke(*lease));
+  EXPECT_FALSE(rt().discovery().revoke(dead.lease));
 }
 
 TEST_F(frontend_test, a_generate_component_that_dies_mid_stream_ends_the_response) {

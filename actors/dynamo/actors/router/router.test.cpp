@@ -270,12 +270,8 @@ TEST_F(router_test, a_dead_worker_still_in_discovery_is_suspended_at_once) {
   // worker: the connection broke before the lease expired). The router watches the handle and
   // takes the worker out of rotation instead of routing into the dead handle.
   auto router = start_router();
-  auto ctx = dynamo::testing::make_context(rt(), "worker");
-  auto fake = own(dynamo::testing::spawn_fake_generate(rt().system(), "dead", holding(), log_));
-  ASSERT_FALSE(rt().requests().serve(ctx.address("generate"), caf::actor_cast<caf::actor>(fake)));
-  discovery_record rec{ctx.id(), ctx.instance, {{"endpoints", "generate"}}};
-  auto lease = rt().discovery().register_instance(rec, lease_options{});
-  ASSERT_TRUE(lease) << describe(lease.error());
+  auto dead = dynamo::testing::serve_fake_unannounced(rt(), "worker", "dead", holding(), log_);
+  auto fake = own(dead.handle);
   ASSERT_TRUE(await_workers(router, 1));
   auto fake_actor = caf::actor_cast<caf::actor>(fake);
   caf::anon_send_exit(fake_actor, caf::exit_reason::kill);
@@ -287,18 +283,14 @@ TEST_F(router_test, a_dead_worker_still_in_discovery_is_suspended_at_once) {
   EXPECT_FALSE(reply.summary);
   EXPECT_EQ(classify(reply.error), errc::unavailable) << describe(reply.error);
   EXPECT_TRUE(stats(router).active_requests.empty());
-  EXPECT_FALSE(rt().discovery().revoke(*lease));
+  EXPECT_FALSE(rt().discovery().revoke(dead.lease));
 }
 
 TEST_F(router_test, a_request_that_bounces_off_a_dead_worker_is_retried_elsewhere) {
   auto router = start_router("round-robin");
   auto a = add_worker("a", answering());
-  auto ctx = dynamo::testing::make_context(rt(), "worker");
-  auto fake = own(dynamo::testing::spawn_fake_generate(rt().system(), "dead", holding(), log_));
-  ASSERT_FALSE(rt().requests().serve(ctx.address("generate"), caf::actor_cast<caf::actor>(fake)));
-  discovery_record rec{ctx.id(), ctx.instance, {{"endpoints", "generate"}}};
-  auto lease = rt().discovery().register_instance(rec, lease_options{});
-  ASSERT_TRUE(lease) << describe(lease.error());
+  auto dead = dynamo::testing::serve_fake_unannounced(rt(), "worker", "dead", holding(), log_);
+  auto fake = own(dead.handle);
   ASSERT_TRUE(await_workers(router, 2));
   // Kill the second worker and send at once: whether the router sees the down message first
   // (suspension) or the bounce (retry), every request is served by worker a.
@@ -309,7 +301,7 @@ TEST_F(router_test, a_request_that_bounces_off_a_dead_worker_is_retried_elsewher
     EXPECT_EQ(reply.summary->worker_instance, a.ctx.instance.value);
   }
   EXPECT_EQ(stats(router).active_requests, (std::vector<uint32_t>{0}));
-  EXPECT_FALSE(rt().discovery().revoke(*lease));
+  EXPECT_FALSE(rt().discovery().revoke(dead.lease));
 }
 
 TEST_F(router_test, a_request_refused_as_unavailable_is_retried_once_per_other_worker) {

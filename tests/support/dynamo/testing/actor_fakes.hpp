@@ -10,6 +10,7 @@
 #include "dynamo/error.hpp"
 #include "dynamo/plane/discovery.hpp"
 #include "dynamo/plane/event.hpp"
+#include "dynamo/plane/request.hpp"
 #include "dynamo/runtime.hpp"
 #include "dynamo/testing/serving_graph.hpp"
 
@@ -261,6 +262,29 @@ inline announced_fake announce_fake(runtime& rt, const std::string& component, s
     result.lease = *lease;
   else
     ADD_FAILURE() << "cannot announce a fake " << component << ": " << describe(lease.error());
+  return result;
+}
+
+/// Spawns a fake named `label`, serves it as a replica of `component` (endpoint "generate") and
+/// registers that replica in discovery by hand, without announce(): the record outlives the
+/// actor, as a remote replica's record outlives a broken connection until its lease ends.
+/// The caller revokes `lease`. Fails the current test if serving or registering fails.
+inline announced_fake serve_fake_unannounced(runtime& rt, const std::string& component,
+                                             std::string label, fake_generate_script script,
+                                             std::shared_ptr<fake_generate_log> log) {
+  announced_fake result;
+  result.ctx = make_context(rt, component);
+  script.instance = result.ctx.instance.value;
+  result.handle = spawn_fake_generate(rt.system(), std::move(label), std::move(script),
+                                      std::move(log));
+  if (auto err = rt.requests().serve(result.ctx.address("generate"),
+                                     caf::actor_cast<caf::actor>(result.handle)))
+    ADD_FAILURE() << "cannot serve a fake " << component << ": " << describe(err);
+  discovery_record rec{result.ctx.id(), result.ctx.instance, {{"endpoints", "generate"}}};
+  if (auto lease = rt.discovery().register_instance(rec, lease_options{}))
+    result.lease = *lease;
+  else
+    ADD_FAILURE() << "cannot register a fake " << component << ": " << describe(lease.error());
   return result;
 }
 

@@ -100,10 +100,8 @@ public:
   }
 
   caf::expected<lease_id> register_instance(discovery_record rec, lease_options opts) override {
-    if (auto err = validate_record(rec))
+    if (auto err = validate_registration(rec, opts))
       return err;
-    if (opts.ttl < min_lease_ttl)
-      return make_error(errc::invalid_request, "lease ttl below 100 ms");
     if (opts.ttl > opts_.bucket_ttl)
       return make_error(errc::invalid_request, "lease ttl above the bucket's max age",
                         std::to_string(opts_.bucket_ttl.count()) + " ms");
