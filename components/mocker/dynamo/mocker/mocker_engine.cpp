@@ -1,6 +1,7 @@
 #include "dynamo/mocker/mocker_engine.hpp"
 
 #include "dynamo/error.hpp"
+#include "dynamo/mocker/output_tokens.hpp"
 
 namespace dynamo::mocker {
 
@@ -29,7 +30,8 @@ std::string mocker_engine::name() const {
 }
 
 caf::error mocker_engine::admit(dynamo::engine::sequence_request req) {
-  return scheduler_.admit(std::move(req));
+  const auto seed = token_stream_seed(req, cfg_.seed);
+  return scheduler_.admit(std::move(req), seed);
 }
 
 bool mocker_engine::cancel(dynamo::engine::request_id id) {
@@ -46,7 +48,9 @@ dynamo::engine::step_result mocker_engine::step() {
   result.delay = timing_.step_delay(batch.prefill_tokens, batch.decode_sequences,
                                     static_cast<double>(batch.kv_tokens) / kv_capacity_tokens_);
   result.outputs.reserve(batch.work.size());
-  scheduler_.complete(result.outputs);
+  scheduler_.complete(result.outputs, [this](const batching::sequence& seq, size_t) {
+    return output_token(seq.stream_seed, seq.generated, cfg_.token_min, cfg_.token_max);
+  });
   return result;
 }
 

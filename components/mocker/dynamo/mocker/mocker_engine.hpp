@@ -5,7 +5,7 @@
 #include "dynamo/engine/engine.hpp"
 #include "dynamo/log.hpp"
 #include "dynamo/mocker/mocker_config.hpp"
-#include "dynamo/mocker/scheduler.hpp"
+#include "dynamo/batching/scheduler.hpp"
 #include "dynamo/mocker/timing_model.hpp"
 
 #include <caf/expected.hpp>
@@ -56,7 +56,7 @@ public:
 private:
   mocker_config cfg_;
   logger_ptr log_;
-  scheduler scheduler_;
+  batching::scheduler scheduler_;
   timing_model timing_;
   double kv_capacity_tokens_;
 };

@@ -1,7 +1,6 @@
-#include "dynamo/mocker/scheduler.hpp"
+#include "dynamo/batching/scheduler.hpp"
 
 #include "dynamo/error.hpp"
-#include "dynamo/mocker/output_tokens.hpp"
 
 #include <fmt/format.h>
 
@@ -9,7 +8,7 @@
 #include <optional>
 #include <span>
 
-namespace dynamo::mocker {
+namespace dynamo::batching {
 
 namespace {
 
@@ -17,17 +16,17 @@ caf::error invalid(std::string message) {
   return make_error(errc::invalid_request, std::move(message));
 }
 
-const mocker_config& checked(const mocker_config& cfg) {
+const scheduler_config& checked(const scheduler_config& cfg) {
   if (auto err = validate(cfg))
-    on_internal_error("mocker scheduler: invalid config: " + describe(err));
+    on_internal_error("scheduler: invalid config: " + describe(err));
   return cfg;
 }
 
 } // namespace
 
-scheduler::scheduler(const mocker_config& cfg, logger_ptr log)
+scheduler::scheduler(const scheduler_config& cfg, logger_ptr log)
   : cfg_(checked(cfg)),
-    log_(log ? std::move(log) : default_logger("mocker")),
+    log_(log ? std::move(log) : default_logger("scheduler")),
     kv_(cfg.total_kv_blocks, cfg.enable_prefix_caching),
     watermark_blocks_(static_cast<uint64_t>(cfg.admission_watermark
                                             * static_cast<double>(cfg.total_kv_blocks))) {
@@ -40,7 +39,7 @@ uint64_t scheduler::blocks_for(uint64_t tokens) const noexcept {
   return (tokens + cfg_.block_size - 1) / cfg_.block_size;
 }
 
-caf::error scheduler::admit(engine::sequence_request req) {
+caf::error scheduler::admit(engine::sequence_request req, uint64_t stream_seed) {
   if (req.prompt.empty())
     return invalid("the prompt must not be empty");
   if (req.stop.max_tokens == 0)
@@ -59,11 +58,10 @@ caf::error scheduler::admit(engine::sequence_request req) {
                                blocks_needed, cfg_.total_kv_blocks));
   if (waiting_.size() >= cfg_.max_waiting)
     return make_error(errc::overloaded, "the engine's waiting queue is full",
-                      fmt::format("mocker: {} sequences waiting", waiting_.size()));
+                      fmt::format("scheduler: {} sequences waiting", waiting_.size()));
   const auto id = req.id;
   const bool stop_on_eos = cfg_.eos_token_id && !req.stop.ignore_eos;
-  const auto seed = token_stream_seed(req, cfg_.seed);
-  auto seq = std::make_unique<sequence>(std::move(req), cfg_.block_size, seed);
+  auto seq = std::make_unique<sequence>(std::move(req), cfg_.block_size, stream_seed);
   if (stop_on_eos)
     seq->stop_tokens.push_back(*cfg_.eos_token_id);
   pending_prefill_ += seq->pending_prefill();
@@ -199,7 +197,7 @@ bool scheduler::try_admit_head(uint32_t& budget) {
   for (uint32_t i = 0; i < hit.blocks; ++i)
     seq->blocks.push_back(kv_.acquire_cached(seq->sequence_hashes[i]));
   if (!kv_.allocate(static_cast<uint32_t>(new_blocks), seq->blocks))
-    on_internal_error("mocker scheduler: admission allocation failed after a capacity check");
+    on_internal_error("scheduler: admission allocation failed after a capacity check");
   seq->phase = sequence_phase::prefilling;
   seq->computed = hit_tokens;
   seq->registered = hit.blocks;
@@ -216,9 +214,10 @@ bool scheduler::try_admit_head(uint32_t& budget) {
   return true;
 }
 
-void scheduler::complete(std::vector<engine::sequence_output>& out) {
+void scheduler::complete(std::vector<engine::sequence_output>& out, const token_picker& pick) {
   bool any_finished = false;
-  for (const auto& work : batch_.work) {
+  for (size_t index = 0; index < batch_.work.size(); ++index) {
+    const auto& work = batch_.work[index];
     auto& seq = *work.seq;
     seq.computed += work.tokens;
     kv_tokens_ += work.tokens;
@@ -229,7 +228,7 @@ void scheduler::complete(std::vector<engine::sequence_output>& out) {
       seq.phase = sequence_phase::decoding;
       seq.prefill_target = 0;
     }
-    sample(seq, out);
+    finish_token(seq, pick(seq, index), out);
     any_finished |= seq.phase == sequence_phase::finished;
   }
   batch_.work.clear();
@@ -260,8 +259,8 @@ void scheduler::register_computed(sequence& seq) {
   seq.registered = full;
 }
 
-void scheduler::sample(sequence& seq, std::vector<engine::sequence_output>& out) {
-  const auto token = output_token(seq.stream_seed, seq.generated, cfg_.token_min, cfg_.token_max);
+void scheduler::finish_token(sequence& seq, engine::token_id token,
+                             std::vector<engine::sequence_output>& out) {
   ++seq.generated;
   auto& output = out.emplace_back();
   output.id = seq.id;
@@ -279,4 +278,4 @@ void scheduler::sample(sequence& seq, std::vector<engine::sequence_output>& out)
     seq.phase = sequence_phase::finished;
 }
 
-} // namespace dynamo::mocker
+} // namespace dynamo::batching

@@ -1,4 +1,4 @@
-#include "dynamo/mocker/scheduler.hpp"
+#include "dynamo/batching/scheduler.hpp"
 
 #include "dynamo/error.hpp"
 
@@ -8,7 +8,7 @@
 #include <map>
 #include <numeric>
 
-namespace dynamo::mocker {
+namespace dynamo::batching {
 namespace {
 
 using engine::finish_reason;
@@ -18,8 +18,8 @@ using engine::token_id;
 
 constexpr int max_steps = 100000;
 
-mocker_config small_config() {
-  mocker_config cfg;
+scheduler_config small_config() {
+  scheduler_config cfg;
   cfg.block_size = 4;
   cfg.total_kv_blocks = 64;
   cfg.max_num_seqs = 8;
@@ -39,6 +39,23 @@ sequence_request make_request(engine::request_id id, uint32_t prompt_len, uint32
   return req;
 }
 
+// Queues `req` with its id as the stream seed.
+caf::error admit(scheduler& s, sequence_request req) {
+  const auto id = req.id;
+  return s.admit(std::move(req), id);
+}
+
+// A deterministic test picker: tokens in [32, 126] from (stream seed, position), like the mocker.
+token_id test_token(const sequence& seq, size_t) {
+  uint64_t x = seq.stream_seed * 0x9E3779B97F4A7C15ull + seq.generated + 1;
+  x ^= x >> 31;
+  x *= 0xBF58476D1CE4E5B9ull;
+  x ^= x >> 29;
+  return static_cast<token_id>(32 + x % 95);
+}
+
+const scheduler::token_picker pick = test_token;
+
 uint32_t batch_tokens(const step_batch& batch) {
   uint32_t total = 0;
   for (const auto& w : batch.work)
@@ -54,7 +71,7 @@ struct run_result {
   int steps = 0;
 };
 
-run_result drain(scheduler& s, const mocker_config& cfg) {
+run_result drain(scheduler& s, const scheduler_config& cfg) {
   run_result result;
   std::vector<sequence_output> out;
   while (s.has_work()) {
@@ -67,7 +84,7 @@ run_result drain(scheduler& s, const mocker_config& cfg) {
     EXPECT_LE(batch_tokens(batch), cfg.max_num_batched_tokens) << "step " << result.steps;
     EXPECT_LE(s.running_count(), cfg.max_num_seqs) << "step " << result.steps;
     out.clear();
-    s.complete(out);
+    s.complete(out, pick);
     for (auto& o : out) {
       EXPECT_EQ(result.finish.count(o.id), 0u) << "output after finish for " << o.id;
       auto& toks = result.tokens[o.id];
@@ -82,7 +99,7 @@ run_result drain(scheduler& s, const mocker_config& cfg) {
 TEST(scheduler, chunked_prefill_splits_a_long_prompt_within_the_budget) {
   auto cfg = small_config();
   scheduler s{cfg, nullptr};
-  ASSERT_FALSE(s.admit(make_request(1, 100, 2)));
+  ASSERT_FALSE(admit(s, make_request(1, 100, 2)));
   EXPECT_EQ(s.prefill_tokens_pending(), 100u);
   std::vector<uint32_t> chunks;
   std::vector<sequence_output> out;
@@ -93,7 +110,7 @@ TEST(scheduler, chunked_prefill_splits_a_long_prompt_within_the_budget) {
     EXPECT_TRUE(batch.work[0].prefill);
     EXPECT_EQ(batch.prefill_tokens, batch.work[0].tokens);
     chunks.push_back(batch.work[0].tokens);
-    s.complete(out);
+    s.complete(out, pick);
   }
   EXPECT_THAT(chunks, ::testing::ElementsAre(32u, 32u, 32u, 4u));
   ASSERT_EQ(out.size(), 1u) << "the first token comes with the last chunk";
@@ -106,12 +123,12 @@ TEST(scheduler, chunked_prefill_splits_a_long_prompt_within_the_budget) {
 TEST(scheduler, decodes_go_first_and_prefill_takes_the_rest_of_the_budget) {
   auto cfg = small_config();
   scheduler s{cfg, nullptr};
-  ASSERT_FALSE(s.admit(make_request(1, 8, 50)));
+  ASSERT_FALSE(admit(s, make_request(1, 8, 50)));
   std::vector<sequence_output> out;
   s.schedule();
-  s.complete(out);  // request 1 prefilled; now decoding
+  s.complete(out, pick);  // request 1 prefilled; now decoding
   ASSERT_EQ(out.size(), 1u);
-  ASSERT_FALSE(s.admit(make_request(2, 200, 1, 1000)));
+  ASSERT_FALSE(admit(s, make_request(2, 200, 1, 1000)));
   const auto& batch = s.schedule();
   ASSERT_EQ(batch.work.size(), 2u);
   EXPECT_FALSE(batch.work[0].prefill);
@@ -122,7 +139,7 @@ TEST(scheduler, decodes_go_first_and_prefill_takes_the_rest_of_the_budget) {
   EXPECT_EQ(batch.decode_sequences, 1u);
   EXPECT_EQ(batch.prefill_tokens, 31u);
   out.clear();
-  s.complete(out);
+  s.complete(out, pick);
 }
 
 TEST(scheduler, without_chunking_a_prefill_waits_for_a_whole_budget) {
@@ -131,13 +148,13 @@ TEST(scheduler, without_chunking_a_prefill_waits_for_a_whole_budget) {
   cfg.max_num_batched_tokens = 64;
   cfg.max_model_len = 64;
   scheduler s{cfg, nullptr};
-  ASSERT_FALSE(s.admit(make_request(1, 40, 4)));
-  ASSERT_FALSE(s.admit(make_request(2, 40, 4, 500)));
+  ASSERT_FALSE(admit(s, make_request(1, 40, 4)));
+  ASSERT_FALSE(admit(s, make_request(2, 40, 4, 500)));
   const auto& first = s.schedule();
   ASSERT_EQ(first.work.size(), 1u) << "the second prompt does not fit in the remaining 24 tokens";
   EXPECT_EQ(first.work[0].tokens, 40u);
   std::vector<sequence_output> out;
-  s.complete(out);
+  s.complete(out, pick);
   EXPECT_EQ(s.waiting_count(), 1u);
   auto result = drain(s, cfg);
   EXPECT_EQ(result.finish.size(), 2u);
@@ -148,12 +165,12 @@ TEST(scheduler, max_num_seqs_bounds_the_running_set) {
   cfg.max_num_seqs = 3;
   scheduler s{cfg, nullptr};
   for (engine::request_id id = 1; id <= 10; ++id)
-    ASSERT_FALSE(s.admit(make_request(id, 5, 6, static_cast<token_id>(id * 100))));
+    ASSERT_FALSE(admit(s, make_request(id, 5, 6, static_cast<token_id>(id * 100))));
   s.schedule();
   EXPECT_EQ(s.running_count(), 3u);
   EXPECT_EQ(s.waiting_count(), 7u);
   std::vector<sequence_output> out;
-  s.complete(out);
+  s.complete(out, pick);
   auto result = drain(s, cfg);
   ASSERT_EQ(result.finish.size(), 10u);
   for (auto& [id, reason] : result.finish) {
@@ -165,14 +182,14 @@ TEST(scheduler, max_num_seqs_bounds_the_running_set) {
 TEST(scheduler, repeated_prompt_hits_the_prefix_cache_and_allocates_fewer_blocks) {
   auto cfg = small_config();
   scheduler s{cfg, nullptr};
-  ASSERT_FALSE(s.admit(make_request(1, 18, 2)));
+  ASSERT_FALSE(admit(s, make_request(1, 18, 2)));
   auto first = drain(s, cfg);
   ASSERT_EQ(first.finish.size(), 1u);
   EXPECT_EQ(s.kv().active_blocks(), 0u);
   EXPECT_EQ(s.kv().inactive_blocks(), 4u) << "the prompt's four full blocks stay cached";
   const auto free_before = s.kv().free_blocks();
 
-  ASSERT_FALSE(s.admit(make_request(2, 18, 2)));
+  ASSERT_FALSE(admit(s, make_request(2, 18, 2)));
   const auto& batch = s.schedule();
   ASSERT_EQ(batch.work.size(), 1u);
   EXPECT_EQ(batch.prefill_tokens, 2u) << "only the partial block is prefilled";
@@ -180,7 +197,7 @@ TEST(scheduler, repeated_prompt_hits_the_prefix_cache_and_allocates_fewer_blocks
   EXPECT_EQ(s.kv().active_blocks(), 5u);
   EXPECT_EQ(free_before - s.kv().free_blocks(), 1u) << "one fresh block, four reused";
   std::vector<sequence_output> out;
-  s.complete(out);
+  s.complete(out, pick);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].cached_prompt_tokens, 16u);
   EXPECT_EQ(out[0].prompt_tokens, 18u);
@@ -189,15 +206,15 @@ TEST(scheduler, repeated_prompt_hits_the_prefix_cache_and_allocates_fewer_blocks
 TEST(scheduler, a_fully_cached_prompt_still_computes_its_last_block) {
   auto cfg = small_config();
   scheduler s{cfg, nullptr};
-  ASSERT_FALSE(s.admit(make_request(1, 16, 1)));
+  ASSERT_FALSE(admit(s, make_request(1, 16, 1)));
   drain(s, cfg);
-  ASSERT_FALSE(s.admit(make_request(2, 16, 1)));
+  ASSERT_FALSE(admit(s, make_request(2, 16, 1)));
   const auto& batch = s.schedule();
   ASSERT_EQ(batch.work.size(), 1u);
   EXPECT_EQ(batch.work[0].tokens, 4u);
   EXPECT_EQ(batch.work[0].seq->cached_prompt_tokens, 12u);
   std::vector<sequence_output> out;
-  s.complete(out);
+  s.complete(out, pick);
 }
 
 TEST(scheduler, exhausted_pool_preempts_lifo_and_every_request_finishes) {
@@ -206,7 +223,7 @@ TEST(scheduler, exhausted_pool_preempts_lifo_and_every_request_finishes) {
   scheduler s{cfg, nullptr};
   // Each request eventually needs (8 + 20 - 1) / 4 -> 7 blocks; all three start with 2.
   for (engine::request_id id = 1; id <= 3; ++id)
-    ASSERT_FALSE(s.admit(make_request(id, 8, 20, static_cast<token_id>(id * 1000))));
+    ASSERT_FALSE(admit(s, make_request(id, 8, 20, static_cast<token_id>(id * 1000))));
   auto result = drain(s, cfg);
   EXPECT_GT(s.preemptions(), 0u);
   ASSERT_EQ(result.finish.size(), 3u);
@@ -223,7 +240,7 @@ TEST(scheduler, exhausted_pool_preempts_lifo_and_every_request_finishes) {
   big.total_kv_blocks = 64;
   scheduler reference{big, nullptr};
   for (engine::request_id id = 1; id <= 3; ++id)
-    ASSERT_FALSE(reference.admit(make_request(id, 8, 20, static_cast<token_id>(id * 1000))));
+    ASSERT_FALSE(admit(reference, make_request(id, 8, 20, static_cast<token_id>(id * 1000))));
   auto expected = drain(reference, big);
   EXPECT_EQ(reference.preemptions(), 0u);
   EXPECT_EQ(result.tokens, expected.tokens);
@@ -234,18 +251,18 @@ TEST(scheduler, preempted_sequence_goes_back_to_the_front_of_waiting) {
   cfg.total_kv_blocks = 4;
   scheduler s{cfg, nullptr};
   // Two sequences of exactly one full block; the next decode of each needs a second block.
-  ASSERT_FALSE(s.admit(make_request(1, 4, 9)));
-  ASSERT_FALSE(s.admit(make_request(2, 4, 9, 100)));
+  ASSERT_FALSE(admit(s, make_request(1, 4, 9)));
+  ASSERT_FALSE(admit(s, make_request(2, 4, 9, 100)));
   std::vector<sequence_output> out;
   s.schedule();
-  s.complete(out);
+  s.complete(out, pick);
   EXPECT_EQ(s.running_count(), 2u);
-  ASSERT_FALSE(s.admit(make_request(3, 4, 1, 200)));
+  ASSERT_FALSE(admit(s, make_request(3, 4, 1, 200)));
   // Run until the pool is exhausted by decodes.
   for (int i = 0; i < 20 && s.preemptions() == 0; ++i) {
     s.schedule();
     out.clear();
-    s.complete(out);
+    s.complete(out, pick);
   }
   ASSERT_GT(s.preemptions(), 0u) << "expected decode growth to exhaust 4 blocks";
   EXPECT_EQ(s.running_count(), 1u);
@@ -260,14 +277,14 @@ TEST(scheduler, rejects_impossible_requests) {
   cfg.max_model_len = 64;
   scheduler s{cfg, nullptr};
   auto expect_invalid = [&s](sequence_request req, const char* what) {
-    auto err = s.admit(std::move(req));
+    auto err = admit(s, std::move(req));
     EXPECT_EQ(classify(err), errc::invalid_request) << what;
   };
   expect_invalid(make_request(1, 0, 4), "empty prompt");
   expect_invalid(make_request(1, 4, 0), "max_tokens 0");
   expect_invalid(make_request(1, 60, 5), "prompt + max_tokens > max_model_len");
   expect_invalid(make_request(1, 16, 2), "17 KV tokens need 5 blocks of 4, the pool has 4");
-  ASSERT_FALSE(s.admit(make_request(1, 16, 1))) << "16 KV tokens fit in 4 blocks";
+  ASSERT_FALSE(admit(s, make_request(1, 16, 1))) << "16 KV tokens fit in 4 blocks";
   expect_invalid(make_request(1, 4, 1), "duplicate id");
   EXPECT_EQ(s.waiting_count(), 1u);
 }
@@ -276,25 +293,25 @@ TEST(scheduler, overloaded_when_the_waiting_queue_is_full) {
   auto cfg = small_config();
   cfg.max_waiting = 2;
   scheduler s{cfg, nullptr};
-  ASSERT_FALSE(s.admit(make_request(1, 4, 1)));
-  ASSERT_FALSE(s.admit(make_request(2, 4, 1)));
-  auto err = s.admit(make_request(3, 4, 1));
+  ASSERT_FALSE(admit(s, make_request(1, 4, 1)));
+  ASSERT_FALSE(admit(s, make_request(2, 4, 1)));
+  auto err = admit(s, make_request(3, 4, 1));
   EXPECT_EQ(classify(err), errc::overloaded);
   std::vector<sequence_output> out;
   s.schedule();
-  s.complete(out);
-  EXPECT_FALSE(s.admit(make_request(3, 4, 1))) << "room again once the queue drained";
+  s.complete(out, pick);
+  EXPECT_FALSE(admit(s, make_request(3, 4, 1))) << "room again once the queue drained";
 }
 
 TEST(scheduler, cancel_frees_blocks_of_running_and_waiting_sequences) {
   auto cfg = small_config();
   cfg.max_num_seqs = 1;
   scheduler s{cfg, nullptr};
-  ASSERT_FALSE(s.admit(make_request(1, 20, 10)));
-  ASSERT_FALSE(s.admit(make_request(2, 20, 10, 100)));
+  ASSERT_FALSE(admit(s, make_request(1, 20, 10)));
+  ASSERT_FALSE(admit(s, make_request(2, 20, 10, 100)));
   std::vector<sequence_output> out;
   s.schedule();
-  s.complete(out);
+  s.complete(out, pick);
   EXPECT_GT(s.kv().active_blocks(), 0u);
   EXPECT_TRUE(s.cancel(2));
   EXPECT_TRUE(s.cancel(1));
@@ -307,4 +324,4 @@ TEST(scheduler, cancel_frees_blocks_of_running_and_waiting_sequences) {
 }
 
 } // namespace
-} // namespace dynamo::mocker
+} // namespace dynamo::batching

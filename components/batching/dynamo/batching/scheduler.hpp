@@ -1,23 +1,24 @@
-// The mocker's continuous-batching scheduler, modelled on vLLM: a FIFO waiting queue, a running
+// The continuous-batching scheduler shared by every engine, modelled on vLLM: a FIFO waiting queue, a running
 // set in admission order, a per-step token budget, chunked prefill, prefix-cache-aware admission
 // and LIFO preemption with recompute when decode runs out of KV blocks.
 #pragma once
 
 #include "dynamo/engine/types.hpp"
 #include "dynamo/log.hpp"
-#include "dynamo/mocker/kv_block_manager.hpp"
-#include "dynamo/mocker/mocker_config.hpp"
-#include "dynamo/mocker/sequence.hpp"
+#include "dynamo/batching/kv_block_manager.hpp"
+#include "dynamo/batching/scheduler_config.hpp"
+#include "dynamo/batching/sequence.hpp"
 
 #include <caf/error.hpp>
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <unordered_map>
 #include <vector>
 
-namespace dynamo::mocker {
+namespace dynamo::batching {
 
 /// Work given to one sequence in one step.
 struct scheduled_work {
@@ -39,14 +40,19 @@ struct step_batch {
 /// engine and called from its thread only.
 class scheduler {
 public:
+  /// Picks the next token of a sequence that finished a prefill or decoded this step; gets the
+  /// sequence and the index of its work item in the step's batch (the row of its logits).
+  using token_picker = std::function<engine::token_id(const sequence&, size_t work_index)>;
+
   /// Precondition: validate(cfg) passed (on_internal_error otherwise). A null `log` falls back
-  /// to default_logger("mocker").
-  scheduler(const mocker_config& cfg, logger_ptr log);
+  /// to default_logger("scheduler").
+  scheduler(const scheduler_config& cfg, logger_ptr log);
 
   /// Queues a request at the back of the waiting queue. Errors: invalid_request (empty prompt,
   /// max_tokens 0, duplicate id, prompt + max_tokens > max_model_len, more KV blocks than the
-  /// pool holds), overloaded (max_waiting sequences already wait).
-  caf::error admit(engine::sequence_request req);
+  /// pool holds), overloaded (max_waiting sequences already wait). `stream_seed` is stored in
+  /// the sequence for the engine's token picker.
+  caf::error admit(engine::sequence_request req, uint64_t stream_seed);
 
   /// Drops a waiting or running sequence and frees its blocks at once; false if unknown.
   bool cancel(engine::request_id id);
@@ -58,11 +64,11 @@ public:
   /// stays valid until complete() or the next schedule(); call complete() before anything else.
   const step_batch& schedule();
 
-  /// Applies the planned step: advances computed tokens, registers newly full blocks, samples
-  /// one token for every sequence whose prefill completed or that decoded, appends one output
-  /// per sampled token to `out`, and drops finished sequences (their blocks are released
-  /// tail-first).
-  void complete(std::vector<engine::sequence_output>& out);
+  /// Applies the planned step: advances computed tokens, registers newly full blocks, asks
+  /// `pick` for one token for every sequence whose prefill completed or that decoded, appends
+  /// one output per picked token to `out`, and drops finished sequences (their blocks are
+  /// released tail-first).
+  void complete(std::vector<engine::sequence_output>& out, const token_picker& pick);
 
   /// The block pool (for statistics and tests).
   const kv_block_manager& kv() const noexcept { return kv_; }
@@ -92,10 +98,11 @@ private:
   void preempt_last();
   bool try_admit_head(uint32_t& budget);
   void register_computed(sequence& seq);
-  void sample(sequence& seq, std::vector<engine::sequence_output>& out);
+  void finish_token(sequence& seq, engine::token_id token,
+                    std::vector<engine::sequence_output>& out);
   void drop(sequence& seq);
 
-  mocker_config cfg_;
+  scheduler_config cfg_;
   logger_ptr log_;
   kv_block_manager kv_;
   uint64_t watermark_blocks_;
@@ -108,4 +115,4 @@ private:
   uint64_t preemptions_ = 0;
 };
 
-} // namespace dynamo::mocker
+} // namespace dynamo::batching

@@ -1,11 +1,11 @@
-#include "dynamo/mocker/kv_block_manager.hpp"
+#include "dynamo/batching/kv_block_manager.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <vector>
 
-namespace dynamo::mocker {
+namespace dynamo::batching {
 namespace {
 
 using engine::kv_event;
@@ -231,4 +231,4 @@ TEST(kv_block_manager, no_sink_means_no_event_ids_consumed) {
 }
 
 } // namespace
-} // namespace dynamo::mocker
+} // namespace dynamo::batching

@@ -1,10 +1,10 @@
-#include "dynamo/mocker/kv_block_manager.hpp"
+#include "dynamo/batching/kv_block_manager.hpp"
 
 #include "dynamo/error.hpp"
 
 #include <fmt/format.h>
 
-namespace dynamo::mocker {
+namespace dynamo::batching {
 
 kv_block_manager::kv_block_manager(uint64_t total_blocks, bool prefix_caching)
   : prefix_caching_(prefix_caching) {
@@ -196,4 +196,4 @@ void kv_block_manager::emit(engine::kv_event&& ev) {
   sink_(ev);
 }
 
-} // namespace dynamo::mocker
+} // namespace dynamo::batching

@@ -1,13 +1,13 @@
-// One sequence inside the mocker's scheduler: its tokens, block table, block hashes and progress.
+// One sequence inside the batching scheduler: its tokens, block table, block hashes and progress.
 #pragma once
 
 #include "dynamo/engine/types.hpp"
-#include "dynamo/mocker/kv_block_manager.hpp"
+#include "dynamo/batching/kv_block_manager.hpp"
 
 #include <cstdint>
 #include <vector>
 
-namespace dynamo::mocker {
+namespace dynamo::batching {
 
 /// Where a sequence is in its life.
 enum class sequence_phase : uint8_t {
@@ -37,7 +37,8 @@ struct sequence {
   uint32_t block_size;                       ///< Tokens per KV block.
   uint32_t prompt_len;                       ///< Prompt tokens (reported on every output).
   uint32_t max_tokens;                       ///< Output tokens after which it ends (length).
-  uint64_t stream_seed;                      ///< Seed of its output token stream.
+  uint64_t stream_seed;                      ///< Seed of its output token stream (from the engine).
+  engine::sampling_params sampling;          ///< How its tokens are drawn.
   std::vector<engine::token_id> tokens;      ///< Prompt then generated tokens (reserved).
   std::vector<engine::token_id> stop_tokens; ///< End the sequence without being emitted.
   std::vector<uint64_t> local_hashes;        ///< Local hash of every full block of `tokens`.
@@ -51,4 +52,4 @@ struct sequence {
   uint32_t cached_prompt_tokens = 0;  ///< Prompt tokens served from the prefix cache.
 };
 
-} // namespace dynamo::mocker
+} // namespace dynamo::batching

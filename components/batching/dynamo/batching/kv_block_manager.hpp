@@ -1,4 +1,4 @@
-// The paged KV pool of the mocker: reference-counted blocks, prefix caching by sequence hash and
+// The paged KV pool shared by every engine: reference-counted blocks, prefix caching by sequence hash and
 // an LRU pool of unreferenced blocks that keep their content until evicted.
 #pragma once
 
@@ -12,7 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
-namespace dynamo::mocker {
+namespace dynamo::batching {
 
 /// Index of a block in the pool, in [0, total_blocks).
 using block_index = uint32_t;
@@ -116,4 +116,4 @@ private:
   engine::kv_event_sink sink_;
 };
 
-} // namespace dynamo::mocker
+} // namespace dynamo::batching

@@ -1,11 +1,11 @@
-#include "dynamo/mocker/sequence.hpp"
+#include "dynamo/batching/sequence.hpp"
 
 #include "dynamo/engine/block_hash.hpp"
 
 #include <algorithm>
 #include <span>
 
-namespace dynamo::mocker {
+namespace dynamo::batching {
 
 sequence::sequence(engine::sequence_request&& req, uint32_t tokens_per_block, uint64_t token_seed)
   : id(req.id),
@@ -13,6 +13,7 @@ sequence::sequence(engine::sequence_request&& req, uint32_t tokens_per_block, ui
     prompt_len(static_cast<uint32_t>(req.prompt.size())),
     max_tokens(req.stop.max_tokens),
     stream_seed(token_seed),
+    sampling(req.sampling),
     tokens(std::move(req.prompt)),
     stop_tokens(std::move(req.stop.stop_token_ids)) {
   const uint64_t max_len = uint64_t{prompt_len} + max_tokens;
@@ -53,4 +54,4 @@ uint64_t sequence::pending_prefill() const noexcept {
   }
 }
 
-} // namespace dynamo::mocker
+} // namespace dynamo::batching
