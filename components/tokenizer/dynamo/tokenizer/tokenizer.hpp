@@ -40,6 +40,15 @@ public:
   /// Encodes `text` (any bytes) to token ids. Never produces special tokens from plain text.
   virtual std::vector<token_id> encode(std::string_view text) const = 0;
 
+  /// Encodes text in which the literal text of added/special tokens maps to their ids (a
+  /// rendered chat template, a raw completion prompt), as Hugging Face tokenizers do by
+  /// default. The default implementation is encode().
+  virtual std::vector<token_id> encode_special(std::string_view text) const;
+
+  /// Tokens the model's post-processor puts before an encoded prompt (e.g. BOS for Llama 2 and
+  /// Llama 3); empty by default. Chat templates usually render these themselves.
+  virtual std::vector<token_id> prompt_prefix() const;
+
   /// Decodes `tokens` to bytes. Special tokens are dropped when `skip_special`, otherwise
   /// rendered as their literal text. Ids outside the vocabulary decode to U+FFFD.
   virtual std::string decode(std::span<const token_id> tokens, bool skip_special = true) const = 0;
