@@ -41,6 +41,10 @@ public:
 
   /// Installs the receiver of KV events (replaces any previous one; empty = discard).
   virtual void set_kv_event_sink(kv_event_sink sink) = 0;
+
+  /// True if step() spends real time computing (then its owner gives it a thread of its own
+  /// instead of blocking a shared scheduler thread). False by default.
+  virtual bool computes() const noexcept { return false; }
 };
 
 } // namespace dynamo::engine
