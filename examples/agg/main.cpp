@@ -1,5 +1,8 @@
-// examples/agg: the aggregated graph — an OpenAI frontend, a router and N aggregated workers
-// with the mocker engine, all in one process. This is what the README's serve command runs.
+// examples/agg: the aggregated graph — an OpenAI frontend, a router and N aggregated workers,
+// all in one process (or one per replica with --launch). This is what the README's serve
+// command runs. The workers do real inference with the reference CPU engine on a small model
+// that is synthesized on first run into ~/.cache/libdynamo/models/tiny (--model DIR serves a
+// Hugging Face checkpoint instead; --engine mocker simulates).
 //
 //   frontend --generate--> router --worker--> worker (x2)
 #include "dynamo/actors/frontend/frontend.hpp"
@@ -7,13 +10,48 @@
 #include "dynamo/actors/worker/worker.hpp"
 #include "dynamo/launch/run.hpp"
 
+#include <cstring>
+#include <filesystem>
+#include <string_view>
+
 namespace da = dynamo::actors;
+
+namespace {
+
+// The value of `name` in the environment given to main, or "".
+std::string_view env_value(char** envp, std::string_view name) {
+  for (char** e = envp; e != nullptr && *e != nullptr; ++e) {
+    std::string_view entry{*e};
+    if (entry.size() > name.size() && entry.starts_with(name) && entry[name.size()] == '=')
+      return entry.substr(name.size() + 1);
+  }
+  return {};
+}
+
+// Where the demo model lives: $XDG_CACHE_HOME (else ~/.cache, else the working directory)
+// /libdynamo/models/tiny.
+std::filesystem::path demo_model_dir(char** envp) {
+  std::filesystem::path base;
+  if (auto xdg = env_value(envp, "XDG_CACHE_HOME"); !xdg.empty())
+    base = xdg;
+  else if (auto home = env_value(envp, "HOME"); !home.empty())
+    base = std::filesystem::path{home} / ".cache";
+  else
+    base = ".cache";
+  return base / "libdynamo" / "models" / "tiny";
+}
+
+} // namespace
 
 int main(int argc, char** argv, char** envp) {
   dynamo::graph g{"agg"};
   da::worker_config worker_cfg;
-  worker_cfg.mocker.speedup_ratio = 10.0;  // a simulated engine, ten times faster than the model
-  auto workers = g.add<da::mocker_worker>("worker", worker_cfg, 2);
+  worker_cfg.engine = "reference";
+  worker_cfg.default_model_path = demo_model_dir(envp).string();
+  worker_cfg.synthesize = "tiny";          // generated there when it holds no checkpoint yet
+  worker_cfg.reference.threads = 1;        // two replicas share the machine's cores
+  worker_cfg.mocker.speedup_ratio = 10.0;  // with --engine mocker: ten times faster than a GPU
+  auto workers = g.add<da::aggregated_worker>("worker", worker_cfg, 2);
   auto router = g.add<da::router>("router");
   auto frontend = g.add<da::frontend>("frontend");
   g.connect(frontend, router);

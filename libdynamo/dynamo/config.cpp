@@ -381,6 +381,10 @@ option_set& option_set::alias(std::string flag, std::string key) {
   return *this;
 }
 
+bool option_set::taken(std::string_view flag) const {
+  return by_key_.contains(flag) || by_alias_.contains(flag);
+}
+
 option_set::option* option_set::find_flag(std::string_view flag) {
   if (auto i = by_key_.find(flag); i != by_key_.end())
     return i->second;

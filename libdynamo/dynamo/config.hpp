@@ -148,6 +148,10 @@ public:
   /// An unknown key, or a flag that is invalid or already taken -> on_internal_error.
   option_set& alias(std::string flag, std::string key);
 
+  /// True if `flag` is already a key or an alias (a component offering a short alias that
+  /// several components could want checks this first: the first one bound gets it).
+  bool taken(std::string_view flag) const;
+
   /// Parses; `env` is the process environment as given to main (no getenv in this library).
   /// Errors: invalid_request with a message naming the option (unknown flag, bad value, missing
   /// value, unreadable/malformed config file, unknown key in the file). On error every bound

@@ -95,6 +95,17 @@ TEST(config, defaults_stay_when_nothing_is_given) {
   EXPECT_TRUE(opts.positional().empty());
 }
 
+TEST(config, taken_reports_keys_and_aliases) {
+  all_types v;
+  option_set opts{"test"};
+  v.bind(opts);
+  EXPECT_TRUE(opts.taken("http.port"));
+  EXPECT_TRUE(opts.taken("port"));
+  EXPECT_FALSE(opts.taken("model"));
+  opts.alias("model", "http.host");
+  EXPECT_TRUE(opts.taken("model"));
+}
+
 TEST(config, file_then_environment_then_flags) {
   all_types v;
   option_set opts{"test"};

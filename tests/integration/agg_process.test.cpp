@@ -117,7 +117,8 @@ TEST(agg_process, unknown_flag_exits_2_naming_it) {
 
 TEST(agg_process, serves_streams_and_drains_cleanly_on_sigterm) {
   auto port = free_port();
-  child_process child{DYNAMO_AGG_BINARY, {"--port", std::to_string(port), "--worker.speedup-ratio", "1000"}};
+  child_process child{DYNAMO_AGG_BINARY, {"--port", std::to_string(port), "--engine", "mocker",
+                                         "--worker.speedup-ratio", "1000"}};
   ASSERT_TRUE(child.started());
   ASSERT_TRUE(wait_serving(child, port, 20s))
     << "timed out after 20 s waiting for /health = 200 and mock-model on port " << port
@@ -146,7 +147,7 @@ TEST(agg_process, serves_streams_and_drains_cleanly_on_sigterm) {
 
 TEST(agg_process, port_from_the_environment_is_honoured) {
   auto port = free_port();
-  child_process child{DYNAMO_AGG_BINARY, {"--worker.speedup-ratio", "1000"},
+  child_process child{DYNAMO_AGG_BINARY, {"--engine", "mocker", "--worker.speedup-ratio", "1000"},
                       {"DYN_HTTP_PORT=" + std::to_string(port)}};
   ASSERT_TRUE(child.started());
   ASSERT_TRUE(wait_serving(child, port, 20s))
@@ -161,7 +162,8 @@ TEST(agg_process, port_from_the_environment_is_honoured) {
 TEST(agg_process, busy_port_fails_fast_naming_the_address) {
   held_port busy;
   ASSERT_NE(busy.port(), 0);
-  child_process child{DYNAMO_AGG_BINARY, {"--port", std::to_string(busy.port())}};
+  child_process child{DYNAMO_AGG_BINARY,
+                      {"--port", std::to_string(busy.port()), "--engine", "mocker"}};
   ASSERT_TRUE(child.started());
   auto code = child.wait_exit(20s);
   ASSERT_TRUE(code) << "timed out after 20 s waiting for the binary to give up on a busy port"

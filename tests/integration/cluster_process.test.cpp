@@ -168,6 +168,8 @@ protected:
                                   std::to_string(lease_ttl.count()) + "ms",
                                   "--frontend.port",
                                   std::to_string(http_port_),
+                                  "--worker.engine",
+                                  "mocker",
                                   "--worker.speedup-ratio",
                                   "2",
                                   "--runtime.threads",

@@ -8,6 +8,7 @@
 #include "dynamo/testing/wait.hpp"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <signal.h>
 
@@ -82,9 +83,9 @@ http_response get(uint16_t port, const std::string& target) {
 TEST(launch_process, serves_through_child_processes_and_stops_everything_on_sigint) {
   auto port = free_port();
   child_process launcher{DYNAMO_AGG_BINARY,
-                         {"--launch", "--port", std::to_string(port), "--worker.speedup-ratio",
-                          "1000", "--runtime.threads", "2", "--runtime.drain-timeout", "5s",
-                          "--discovery.ttl", "1500ms", "--launcher.summary-interval", "2s"}};
+                         {"--launch", "--port", std::to_string(port), "--engine", "mocker",
+                          "--worker.speedup-ratio", "1000", "--runtime.threads", "2",
+                          "--runtime.drain-timeout", "5s", "--discovery.ttl", "1500ms", "--launcher.summary-interval", "2s"}};
   ASSERT_TRUE(launcher.started());
   // A private nats-server, two workers, a router and a frontend.
   ASSERT_TRUE(wait_until(
@@ -152,6 +153,69 @@ TEST(launch_process, serves_through_child_processes_and_stops_everything_on_sigi
   ASSERT_NE(frontend, std::string::npos) << launcher.dump();
   EXPECT_LT(frontend, router) << "sources stop first" << launcher.dump();
   EXPECT_LT(router, worker) << "sources stop first" << launcher.dump();
+}
+
+// The README's default: real inference with the reference engine, here as separate processes.
+// The two worker processes synthesize the model on first run (racing for the same directory),
+// the frontend process loads its tokenizer and chat template from the path the workers publish.
+TEST(launch_process, reference_engine_synthesizes_the_model_and_serves_it_across_processes) {
+  auto dir = std::filesystem::temp_directory_path()
+             / ("dynamo-launch-ref-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  auto model_dir = dir / "tiny-test";
+  auto port = free_port();
+  child_process launcher{DYNAMO_AGG_BINARY,
+                         {"--launch", "--port", std::to_string(port), "--model",
+                          model_dir.string(), "--runtime.threads", "2", "--runtime.drain-timeout",
+                          "5s", "--discovery.ttl", "1500ms"}};
+  ASSERT_TRUE(launcher.started());
+  ASSERT_TRUE(wait_until(
+    [&launcher, port] {
+      return launcher.exited()
+             || get(port, "/v1/models").body.find("tiny-test") != std::string::npos;
+    },
+    120s, 100ms))
+    << "timed out after 120 s waiting for the frontend process to list tiny-test on port "
+    << port << launcher.dump();
+  ASSERT_TRUE(std::filesystem::exists(model_dir / "model.safetensors")) << launcher.dump();
+
+  auto complete = [port](const std::string& body, http_response& res) {
+    auto c = http_client::connect("127.0.0.1", port, 1s);
+    if (!c)
+      return false;
+    c->set_timeout(60s);
+    auto r = c->request("POST", "/v1/chat/completions", body,
+                        {{"Content-Type", "application/json"}});
+    if (!r)
+      return false;
+    res = std::move(*r);
+    return res.status == 200;
+  };
+  const std::string request =
+    R"({"model":"tiny-test","messages":[{"role":"user","content":"Hello there!"}],)"
+    R"("max_tokens":8,"temperature":0,"ignore_eos":true})";
+  http_response first;
+  ASSERT_TRUE(wait_until([&complete, &request, &first] { return complete(request, first); }, 60s,
+                         200ms))
+    << "timed out after 60 s waiting for a 200 completion; last status " << first.status << ": "
+    << first.body << launcher.dump();
+  auto j = nlohmann::json::parse(first.body);
+  EXPECT_EQ(j["usage"]["completion_tokens"], 8) << first.body;
+  EXPECT_GT(j["usage"]["prompt_tokens"].get<int>(), 3) << first.body;
+  // Greedy decoding is deterministic whichever worker process serves it.
+  for (int i = 0; i < 3; ++i) {
+    http_response again;
+    ASSERT_TRUE(complete(request, again)) << again.status << ": " << again.body;
+    EXPECT_EQ(nlohmann::json::parse(again.body)["choices"][0]["message"]["content"],
+              j["choices"][0]["message"]["content"]);
+  }
+
+  launcher.signal(SIGINT);
+  auto code = launcher.wait_exit(30s);
+  ASSERT_TRUE(code) << "timed out after 30 s waiting for the launcher to exit after SIGINT"
+                    << launcher.dump();
+  EXPECT_EQ(*code, 0) << launcher.dump();
+  std::filesystem::remove_all(dir);
 }
 
 TEST(launch_process, component_without_nats_exits_2) {

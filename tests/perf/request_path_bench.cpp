@@ -128,8 +128,8 @@ result run_actor_path(const options& opt, size_t concurrency) {
   graph g{"bench"};
   worker_config wc;
   wc.mocker.speedup_ratio = opt.speedup;
-  wc.mocker.max_num_seqs = 1024;
-  wc.mocker.max_waiting = 100000;
+  wc.scheduler.max_num_seqs = 1024;
+  wc.scheduler.max_waiting = 100000;
   auto workers = g.add<mocker_worker>("worker", wc, opt.workers);
   auto r = g.add<router>("router");
   static_cast<void>(r);

@@ -22,10 +22,11 @@ constexpr std::string_view kv_block_size_key = "kv_block_size";
 constexpr std::string_view total_kv_blocks_key = "total_kv_blocks";
 constexpr std::string_view hash_scheme_key = "hash_scheme";
 constexpr std::string_view max_num_seqs_key = "max_num_seqs";
+constexpr std::string_view model_path_key = "model_path";
 
 constexpr std::array reserved_keys{endpoints_key,     rpc_address_key,     data_address_key,
                                    model_key,         kv_block_size_key,   total_kv_blocks_key,
-                                   hash_scheme_key,   max_num_seqs_key};
+                                   hash_scheme_key,   max_num_seqs_key,    model_path_key};
 
 // Values longer than this are not a version or count anyone publishes; shown truncated.
 constexpr size_t max_shown = 64;
@@ -140,6 +141,7 @@ std::map<std::string, std::string> instance_registration::to_metadata() const {
   put(data_address_key, data_address);
   put(model_key, capacity.model.value_or(""));
   put(hash_scheme_key, capacity.hash_scheme.value_or(""));
+  put(model_path_key, capacity.model_path.value_or(""));
   if (capacity.kv_block_size)
     put(kv_block_size_key, std::to_string(*capacity.kv_block_size));
   if (capacity.total_kv_blocks)
@@ -177,6 +179,8 @@ instance_registration::from_metadata(const std::map<std::string, std::string>& m
       result.capacity.model = value;
     } else if (key == hash_scheme_key) {
       result.capacity.hash_scheme = value;
+    } else if (key == model_path_key) {
+      result.capacity.model_path = value;
     } else if (key == kv_block_size_key) {
       auto n = number_at<uint32_t>(key, value, 1);
       if (!n)

@@ -21,6 +21,9 @@ struct capacity_facts {
   std::optional<uint64_t> total_kv_blocks;  ///< KV blocks in the replica's pool.
   std::optional<std::string> hash_scheme;   ///< Block hash scheme ("xxh3-64:seed=1337").
   std::optional<uint32_t> max_num_seqs;     ///< Most sequences batched at once; >= 1.
+  /// Checkpoint directory of the served model (tokenizer.json, tokenizer_config.json), as a
+  /// path that frontends on the same storage can read; absent for a model without files.
+  std::optional<std::string> model_path;
 
   friend bool operator==(const capacity_facts&, const capacity_facts&) = default;
 };
@@ -30,8 +33,8 @@ struct capacity_facts {
 /// Keys: "endpoints" = comma-separated `name@version` sorted by name (a bare `name`, as older
 /// writers publish it, reads as version 1); "rpc_address" = "host:port" of the request plane;
 /// "data_address" = opaque data-plane address; "model", "kv_block_size", "total_kv_blocks",
-/// "hash_scheme", "max_num_seqs" = capacity facts (numbers in canonical decimal). Every other
-/// key is kept in `extra`. Absent or empty fields are not written.
+/// "hash_scheme", "max_num_seqs", "model_path" = capacity facts (numbers in canonical
+/// decimal). Every other key is kept in `extra`. Absent or empty fields are not written.
 struct instance_registration {
   /// Served endpoints: name ([A-Za-z0-9_-]+) -> interface version (>= 1).
   std::map<std::string, uint32_t> endpoints;

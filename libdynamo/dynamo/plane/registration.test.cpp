@@ -24,6 +24,7 @@ instance_registration full_registration() {
   reg.capacity.total_kv_blocks = 8192;
   reg.capacity.hash_scheme = "xxh3-64:seed=1337";
   reg.capacity.max_num_seqs = 256;
+  reg.capacity.model_path = "/models/llama-3-8b";
   reg.extra = {{"interfaces", "worker,generate"}, {"engine", "mocker"}};
   return reg;
 }
@@ -49,6 +50,7 @@ TEST(registration, writes_the_documented_keys) {
                          {"total_kv_blocks", "8192"},
                          {"hash_scheme", "xxh3-64:seed=1337"},
                          {"max_num_seqs", "256"},
+                         {"model_path", "/models/llama-3-8b"},
                          {"interfaces", "worker,generate"},
                          {"engine", "mocker"}}));
 }
@@ -130,7 +132,7 @@ TEST(registration, rpc_address_must_be_host_and_port) {
 }
 
 TEST(registration, empty_values_of_typed_keys_and_empty_keys_are_rejected) {
-  for (const char* key : {"model", "hash_scheme", "data_address", "rpc_address"})
+  for (const char* key : {"model", "hash_scheme", "data_address", "rpc_address", "model_path"})
     EXPECT_THAT(rejection({{key, ""}}), HasSubstr(key));
   EXPECT_THAT(rejection({{"", "x"}}), HasSubstr("empty"));
 }
@@ -150,7 +152,7 @@ TEST(registration, typed_fields_win_over_reserved_extra_keys) {
 
 TEST(registration, reserved_keys_are_exactly_the_typed_ones) {
   for (const char* key : {"endpoints", "rpc_address", "data_address", "model", "kv_block_size",
-                          "total_kv_blocks", "hash_scheme", "max_num_seqs"})
+                          "total_kv_blocks", "hash_scheme", "max_num_seqs", "model_path"})
     EXPECT_TRUE(is_reserved_registration_key(key)) << key;
   for (const char* key : {"interfaces", "engine", "http_address", "", "Model"})
     EXPECT_FALSE(is_reserved_registration_key(key)) << key;

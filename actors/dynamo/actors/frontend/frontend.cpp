@@ -10,7 +10,6 @@
 #include "dynamo/plane/registration.hpp"
 #include "dynamo/plane/request.hpp"
 #include "dynamo/runtime.hpp"
-#include "dynamo/tokenizer/byte_tokenizer.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
@@ -37,6 +36,9 @@ struct frontend_state {
   std::set<std::string> target_components;
   std::map<uint64_t, std::string> models;  // instance -> served model
   std::set<std::string> seen_models;       // every model ever served (404 vs 503)
+  /// Tokenizer and chat template per model name, or why they could not be loaded.
+  std::map<std::string, caf::expected<std::shared_ptr<const model_assets>>> assets;
+  model_assets_cache assets_cache;
   size_t next_target = 0;
   uint64_t next_id = 0;
   std::set<caf::actor_addr> handlers;
@@ -75,6 +77,23 @@ request_id make_request_id(frontend_state& st) {
   return z ^ (z >> 31);
 }
 
+// Loads (once per directory) the tokenizer of a model that a registration names. Replicas of one
+// model are expected to agree; a registration naming other files replaces the model's assets.
+void note_model_assets(frontend_state& st, const std::string& model,
+                       const std::optional<std::string>& path) {
+  const auto& log = st.shared->ctx.log;
+  if (!path) {
+    if (!st.assets.contains(model))
+      st.assets.emplace(model, st.shared->builtin);
+    return;
+  }
+  auto loaded = st.assets_cache.get(*path, log);
+  if (!loaded)
+    log->error("model '{}': cannot load its tokenizer from {}: {}", model, *path,
+               describe(loaded.error()));
+  st.assets.insert_or_assign(model, std::move(loaded));
+}
+
 void handle_generate(frontend_pointer self, http_exchange& ex, openai::api_kind kind) {
   auto& st = self->state;
   auto& stream = *ex.stream;
@@ -104,9 +123,19 @@ void handle_generate(frontend_pointer self, http_exchange& ex, openai::api_kind 
                                     "service_unavailable", "service_unavailable"));
     return;
   }
+  auto assets = st.assets.find(req.model);
+  if (assets == st.assets.end() || !assets->second) {
+    if (assets != st.assets.end())
+      st.shared->ctx.log->warn("refusing a request for '{}': {}", req.model,
+                               describe(assets->second.error()));
+    respond_error(stream, api_error(503, fmt::format("the tokenizer of model '{}' is not "
+                                                     "available on this frontend", req.model),
+                                    "service_unavailable", "service_unavailable"));
+    return;
+  }
   const auto& target = st.targets.entries()[st.next_target++ % st.targets.size()].handle;
-  auto handler = spawn_request_handler(self->system(), st.shared, std::move(req), ex.stream,
-                                       target, make_request_id(st));
+  auto handler = spawn_request_handler(self->system(), st.shared, *assets->second, std::move(req),
+                                       ex.stream, target, make_request_id(st));
   st.handlers.insert(handler.address());
   self->monitor(handler);
 }
@@ -264,6 +293,7 @@ frontend_actor::behavior_type frontend_behavior(frontend_pointer self,
         else if (reg->capacity.model) {
           st.models[change.instance] = *reg->capacity.model;
           st.seen_models.insert(*reg->capacity.model);
+          note_model_assets(st, *reg->capacity.model, reg->capacity.model_path);
         } else {
           st.models.erase(change.instance);
         }
@@ -338,8 +368,7 @@ caf::actor frontend::spawn(component_context& ctx, const config& cfg) {
   auto shared = std::make_shared<frontend_shared>();
   shared->ctx = ctx;
   shared->cfg = cfg;
-  shared->tok = std::make_shared<tokenizer::byte_tokenizer>();
-  shared->chat = std::make_shared<tokenizer::simple_chat_template>();
+  shared->builtin = builtin_model_assets();
   shared->metrics = &ctx.rt->metrics();
   // Bind before spawning, so that a busy port fails the start of the graph loudly.
   auto slot = std::make_shared<handler_slot>();

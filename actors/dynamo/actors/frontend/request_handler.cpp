@@ -11,6 +11,8 @@
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include <fmt/format.h>
+
 #include <chrono>
 
 namespace dynamo::actors {
@@ -39,6 +41,7 @@ struct handler_metrics {
 
 struct handler_state {
   std::shared_ptr<const frontend_shared> shared;
+  std::shared_ptr<const model_assets> assets;
   openai::request req;
   std::shared_ptr<http::response_stream> stream;
   generate_actor target;
@@ -228,10 +231,12 @@ void on_tokens(handler_pointer self, token_chunk& chunk) {
 }
 
 caf::behavior handler_behavior(handler_pointer self, std::shared_ptr<const frontend_shared> shared,
-                               openai::request req, std::shared_ptr<http::response_stream> stream,
+                               std::shared_ptr<const model_assets> assets, openai::request req,
+                               std::shared_ptr<http::response_stream> stream,
                                generate_actor target, request_id id) {
   auto& state = self->state;
   state.shared = std::move(shared);
+  state.assets = std::move(assets);
   state.req = std::move(req);
   state.stream = std::move(stream);
   state.target = std::move(target);
@@ -243,7 +248,7 @@ caf::behavior handler_behavior(handler_pointer self, std::shared_ptr<const front
   state.response_id = openai::make_response_id(state.req.kind, id);
   init_metrics(state);
   state.m.inflight->inc();
-  state.detok = state.shared->tok->make_decode_stream();
+  state.detok = state.assets->tok->make_decode_stream();
   state.stops = std::make_unique<openai::stop_matcher>(state.req.stop);
   // Render and tokenize.
   std::string prompt;
@@ -252,7 +257,13 @@ caf::behavior handler_behavior(handler_pointer self, std::shared_ptr<const front
     msgs.reserve(state.req.messages.size());
     for (const auto& m : state.req.messages)
       msgs.push_back(tokenizer::chat_message{m.role, m.content});
-    auto rendered = state.shared->chat->render(msgs, true);
+    if (!state.assets->chat) {
+      fail(self, make_error(errc::invalid_request,
+                            fmt::format("the model '{}' has no chat template; use /v1/completions",
+                                        state.req.model)));
+      return {};
+    }
+    auto rendered = state.assets->chat->render(msgs, true);
     if (!rendered) {
       fail(self, rendered.error());
       return {};
@@ -264,8 +275,15 @@ caf::behavior handler_behavior(handler_pointer self, std::shared_ptr<const front
   generate_request gen;
   gen.id = id;
   gen.model = state.req.model;
-  gen.tokens = state.shared->tok->encode(prompt);
-  if (gen.tokens.empty()) {
+  // As Hugging Face tokenizers do by default: special tokens written in the text are parsed,
+  // and a raw completion prompt gets the post-processor's prefix (BOS), which chat templates
+  // render themselves.
+  const auto& tok = *state.assets->tok;
+  if (state.req.kind != openai::api_kind::chat && !prompt.empty())
+    gen.tokens = tok.prompt_prefix();
+  auto encoded = tok.encode_special(prompt);
+  gen.tokens.insert(gen.tokens.end(), encoded.begin(), encoded.end());
+  if (encoded.empty()) {
     fail(self, make_error(errc::invalid_request, "the prompt is empty"));
     return {};
   }
@@ -277,7 +295,7 @@ caf::behavior handler_behavior(handler_pointer self, std::shared_ptr<const front
   gen.sampling.seed = state.req.seed;
   gen.stop.max_tokens = state.req.max_tokens;
   gen.stop.ignore_eos = state.req.ignore_eos;
-  if (auto eos = state.shared->tok->eos_token_id(); eos && !state.req.ignore_eos)
+  if (auto eos = tok.eos_token_id(); eos && !state.req.ignore_eos)
     gen.stop.stop_token_ids.push_back(*eos);
   auto timeout = state.shared->cfg.request_timeout;
   gen.deadline_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -344,10 +362,11 @@ void respond_error(http::response_stream& stream, const openai::api_error& err) 
 
 caf::actor spawn_request_handler(caf::actor_system& sys,
                                  std::shared_ptr<const frontend_shared> shared,
-                                 openai::request req, std::shared_ptr<http::response_stream> stream,
+                                 std::shared_ptr<const model_assets> assets, openai::request req,
+                                 std::shared_ptr<http::response_stream> stream,
                                  generate_actor target, request_id id) {
-  return sys.spawn(handler_behavior, std::move(shared), std::move(req), std::move(stream),
-                   std::move(target), id);
+  return sys.spawn(handler_behavior, std::move(shared), std::move(assets), std::move(req),
+                   std::move(stream), std::move(target), id);
 }
 
 } // namespace dynamo::actors

@@ -4,10 +4,9 @@
 #pragma once
 
 #include "dynamo/actors/frontend/frontend.hpp"
+#include "dynamo/actors/frontend/model_assets.hpp"
 #include "dynamo/metrics.hpp"
 #include "dynamo/openai/types.hpp"
-#include "dynamo/tokenizer/chat_template.hpp"
-#include "dynamo/tokenizer/tokenizer.hpp"
 
 #include <caf/actor.hpp>
 
@@ -19,16 +18,17 @@ namespace dynamo::actors {
 struct frontend_shared {
   component_context ctx;
   frontend_config cfg;
-  std::shared_ptr<const tokenizer::tokenizer> tok;
-  std::shared_ptr<const tokenizer::chat_template> chat;
+  std::shared_ptr<const model_assets> builtin;  ///< For models registered without files.
   metrics_registry* metrics = nullptr;
 };
 
-/// Spawns the handler of one request. `target` receives the generate request; `id` is unique.
-/// The handler owns `stream` and answers on it exactly once (or streams and finishes it).
+/// Spawns the handler of one request; it tokenizes with `assets` (the requested model's).
+/// `target` receives the generate request; `id` is unique. The handler owns `stream` and
+/// answers on it exactly once (or streams and finishes it).
 caf::actor spawn_request_handler(caf::actor_system& sys,
                                  std::shared_ptr<const frontend_shared> shared,
-                                 openai::request req, std::shared_ptr<http::response_stream> stream,
+                                 std::shared_ptr<const model_assets> assets, openai::request req,
+                                 std::shared_ptr<http::response_stream> stream,
                                  generate_actor target, request_id id);
 
 /// Sends an OpenAI error body with the error's status (adds Retry-After for 503 overload).

@@ -8,10 +8,12 @@
 #include "dynamo/lifecycle.hpp"
 #include "dynamo/metrics.hpp"
 #include "dynamo/mocker/mocker_engine.hpp"
+#include "dynamo/model/synthesize.hpp"
 #include "dynamo/plane/discovery.hpp"
 #include "dynamo/plane/event.hpp"
 #include "dynamo/plane/registration.hpp"
 #include "dynamo/plane/request.hpp"
+#include "dynamo/reference/reference_engine.hpp"
 #include "dynamo/runtime.hpp"
 
 #include <caf/actor_system.hpp>
@@ -297,7 +299,10 @@ caf::error register_worker(worker_pointer self) {
   auto stats = st.engine->stats();
   st.m.kv_total->set(static_cast<double>(stats.total_kv_blocks));
   instance_registration reg;
-  reg.capacity.model = st.cfg.model;
+  reg.capacity.model = served_model_name(st.cfg);
+  if (!st.cfg.model_path.empty())
+    reg.capacity.model_path =
+      std::filesystem::absolute(st.cfg.model_path).lexically_normal().string();
   reg.capacity.total_kv_blocks = stats.total_kv_blocks;
   // Readers reject a zero block size or batch bound: an engine that reports none omits them.
   if (stats.kv_block_size > 0)
@@ -333,7 +338,7 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, component_conte
     state.life.start();
     publish_load(self, true);
     state.ctx.log->info("serving model '{}' with engine '{}' ({} KV blocks of {} tokens)",
-                        state.cfg.model, state.engine->name(),
+                        served_model_name(state.cfg), state.engine->name(),
                         state.engine->stats().total_kv_blocks, state.engine->stats().kv_block_size);
   }
   self->set_down_handler([self](const caf::down_msg& down) {
@@ -419,21 +424,96 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, component_conte
 } // namespace
 
 void worker_config::bind(option_set& opts, const std::string& prefix) {
-  opts.add(model, prefix + ".model", "model name served by this worker", "DYN_MODEL_NAME");
+  opts.add(model, prefix + ".model", "model name served by this worker (default: the checkpoint "
+           "directory's name)", "DYN_MODEL_NAME");
+  opts.add(engine, prefix + ".engine", "engine: reference (real inference on the CPU) or mocker");
+  opts.add(model_path, prefix + ".model-path", "Hugging Face checkpoint directory");
+  opts.add(synthesize, prefix + ".synthesize",
+           "synthesizer preset (tiny, small-100m) to generate into the model path when it holds "
+           "no checkpoint");
+  opts.add(default_model_path, prefix + ".default-model-path",
+           "the reference engine's model path when --model is not given");
   opts.add(load_interval, prefix + ".load-interval", "minimum gap between load publications");
-  opts.add(mocker.block_size, prefix + ".block-size", "tokens per KV block");
-  opts.add(mocker.total_kv_blocks, prefix + ".num-gpu-blocks", "KV blocks in the pool");
-  opts.add(mocker.max_num_seqs, prefix + ".max-num-seqs", "most sequences running at once");
-  opts.add(mocker.max_num_batched_tokens, prefix + ".max-num-batched-tokens",
+  opts.add(scheduler.block_size, prefix + ".block-size", "tokens per KV block");
+  opts.add(scheduler.total_kv_blocks, prefix + ".num-gpu-blocks", "KV blocks in the pool");
+  opts.add(scheduler.max_num_seqs, prefix + ".max-num-seqs", "most sequences running at once");
+  opts.add(scheduler.max_num_batched_tokens, prefix + ".max-num-batched-tokens",
            "token budget of one engine step");
-  opts.add(mocker.enable_prefix_caching, prefix + ".enable-prefix-caching",
+  opts.add(scheduler.enable_prefix_caching, prefix + ".enable-prefix-caching",
            "reuse cached KV blocks by prefix hash");
-  opts.add(mocker.enable_chunked_prefill, prefix + ".enable-chunked-prefill",
+  opts.add(scheduler.enable_chunked_prefill, prefix + ".enable-chunked-prefill",
            "split long prefills across steps");
+  opts.add(scheduler.max_model_len, prefix + ".max-model-len", "most prompt + generated tokens");
+  opts.add(scheduler.max_waiting, prefix + ".max-waiting", "engine queue bound (then overloaded)");
   opts.add(mocker.speedup_ratio, prefix + ".speedup-ratio",
-           "divide the simulated step durations by this", "DYN_MOCKER_SPEEDUP");
-  opts.add(mocker.max_model_len, prefix + ".max-model-len", "most prompt + generated tokens");
-  opts.add(mocker.max_waiting, prefix + ".max-waiting", "engine queue bound (then overloaded)");
+           "mocker: divide the simulated step durations by this", "DYN_MOCKER_SPEEDUP");
+  opts.add(reference.threads, prefix + ".threads",
+           "reference engine: compute threads (0 = one per CPU)");
+  opts.add(reference.kv_cache_bytes, prefix + ".kv-cache-bytes",
+           "reference engine: upper bound of the KV pool in bytes");
+  // Short forms for the common single-worker graph; with several worker components the first
+  // one bound gets them.
+  for (const auto& [flag, key] : {std::pair{"model", ".model-path"},
+                                  std::pair{"served-model-name", ".model"},
+                                  std::pair{"engine", ".engine"}})
+    if (!opts.taken(flag))
+      opts.alias(flag, prefix + key);
+}
+
+worker_config resolve_model_path(worker_config cfg) {
+  if (cfg.model_path.empty() && cfg.engine == "reference")
+    cfg.model_path = cfg.default_model_path;
+  return cfg;
+}
+
+std::string served_model_name(const worker_config& cfg) {
+  if (!cfg.model.empty())
+    return cfg.model;
+  if (cfg.model_path.empty())
+    return "mock-model";
+  auto dir = std::filesystem::path{cfg.model_path}.lexically_normal();
+  if (!dir.has_filename())
+    dir = dir.parent_path();
+  return dir.filename().string();
+}
+
+caf::expected<std::unique_ptr<engine::engine>> make_engine(const worker_config& cfg,
+                                                           logger_ptr log) {
+  if (cfg.engine != "reference" && cfg.engine != "mocker")
+    return make_error(errc::invalid_request,
+                      fmt::format("unknown engine '{}': use reference or mocker", cfg.engine));
+  std::error_code ec;
+  auto has_checkpoint = [&cfg, &ec] {
+    return std::filesystem::is_regular_file(std::filesystem::path{cfg.model_path} / "config.json",
+                                            ec);
+  };
+  if (!cfg.synthesize.empty() && !cfg.model_path.empty() && !has_checkpoint()) {
+    auto dir = model::ensure_synthesized(cfg.synthesize, cfg.model_path, log);
+    // Replicas started together race to write it: one that lost finds the winner's model.
+    if (!dir && !has_checkpoint())
+      return std::move(dir.error());
+  }
+  if (cfg.engine == "mocker") {
+    mocker::mocker_config mc;
+    static_cast<batching::scheduler_config&>(mc) = cfg.scheduler;
+    static_cast<mocker::simulation_config&>(mc) = cfg.mocker;
+    // Tokens depend on the request only (not on the replica), so every replica answers alike.
+    auto engine = mocker::mocker_engine::make(std::move(mc), std::move(log));
+    if (!engine)
+      return std::move(engine.error());
+    return std::unique_ptr<engine::engine>{std::move(*engine)};
+  }
+  if (cfg.model_path.empty())
+    return make_error(errc::invalid_request,
+                      "the reference engine needs a checkpoint: pass --model DIR");
+  reference::reference_config rc;
+  static_cast<batching::scheduler_config&>(rc) = cfg.scheduler;
+  static_cast<reference::compute_config&>(rc) = cfg.reference;
+  rc.model_dir = cfg.model_path;
+  auto engine = reference::reference_engine::make(std::move(rc), std::move(log));
+  if (!engine)
+    return std::move(engine.error());
+  return std::unique_ptr<engine::engine>{std::move(*engine)};
 }
 
 std::string kv_events_subject(const component_id& component) {
@@ -447,17 +527,33 @@ std::string load_subject(const component_id& component) {
 worker_actor spawn_worker(component_context& ctx, const worker_config& cfg,
                           std::unique_ptr<engine::engine> engine) {
   std::shared_ptr<engine::engine> shared{std::move(engine)};
+  if (shared->computes())
+    return ctx.rt->system().spawn<caf::detached>(worker_behavior, ctx, cfg, shared);
   return ctx.rt->system().spawn(worker_behavior, ctx, cfg, shared);
 }
 
-caf::actor mocker_worker::spawn(component_context& ctx, const config& cfg) {
-  if (auto err = mocker::validate(cfg.mocker)) {
-    ctx.log->error("invalid mocker configuration: {}", describe(err));
+namespace {
+
+caf::actor spawn_with_engine(component_context& ctx, const worker_config& given) {
+  auto cfg = resolve_model_path(given);
+  auto engine = make_engine(cfg, ctx.log);
+  if (!engine) {
+    ctx.log->error("cannot start the {} engine: {}", cfg.engine, describe(engine.error()));
     return {};
   }
-  // Tokens depend on the request only (not on the worker), so every replica answers alike.
-  auto engine = std::make_unique<mocker::mocker_engine>(cfg.mocker, ctx.log);
-  return caf::actor_cast<caf::actor>(spawn_worker(ctx, cfg, std::move(engine)));
+  return caf::actor_cast<caf::actor>(spawn_worker(ctx, cfg, std::move(*engine)));
+}
+
+} // namespace
+
+caf::actor aggregated_worker::spawn(component_context& ctx, const config& cfg) {
+  return spawn_with_engine(ctx, cfg);
+}
+
+caf::actor mocker_worker::spawn(component_context& ctx, const config& cfg) {
+  auto mocker_cfg = cfg;
+  mocker_cfg.engine = "mocker";
+  return spawn_with_engine(ctx, mocker_cfg);
 }
 
 } // namespace dynamo::actors

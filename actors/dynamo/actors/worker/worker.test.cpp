@@ -70,7 +70,7 @@ protected:
     cfg.model = "test-model";
     cfg.load_interval = std::chrono::milliseconds{1};
     cfg.mocker.speedup_ratio = speedup;
-    cfg.mocker.total_kv_blocks = kv_blocks;
+    cfg.scheduler.total_kv_blocks = kv_blocks;
     auto hdl = mocker_worker::spawn(ctx_, cfg);
     EXPECT_TRUE(hdl) << "the worker did not spawn";
     return caf::actor_cast<worker_actor>(own(hdl));
