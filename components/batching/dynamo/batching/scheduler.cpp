@@ -242,6 +242,25 @@ void scheduler::complete(std::vector<engine::sequence_output>& out, const token_
   });
 }
 
+const sequence* scheduler::find(engine::request_id id) const {
+  auto i = sequences_.find(id);
+  return i == sequences_.end() ? nullptr : i->second.get();
+}
+
+engine::engine_stats scheduler::stats() const noexcept {
+  engine::engine_stats s;
+  s.kv_block_size = cfg_.block_size;
+  s.total_kv_blocks = kv_.total_blocks();
+  s.active_kv_blocks = kv_.active_blocks();
+  s.cached_kv_blocks = kv_.inactive_blocks();
+  s.waiting_sequences = waiting_count();
+  s.running_sequences = running_count();
+  s.prefill_tokens_pending = prefill_tokens_pending();
+  s.max_sequences = cfg_.max_num_seqs;
+  s.max_batched_tokens = cfg_.max_num_batched_tokens;
+  return s;
+}
+
 void scheduler::register_computed(sequence& seq) {
   if (!kv_.prefix_caching())
     return;

@@ -70,6 +70,13 @@ public:
   /// released tail-first).
   void complete(std::vector<engine::sequence_output>& out, const token_picker& pick);
 
+  /// The waiting or running sequence `id`, or nullptr. Valid until the next call that changes
+  /// the scheduler (admit, cancel, schedule, complete).
+  const sequence* find(engine::request_id id) const;
+
+  /// Load and capacity as an engine reports them (engine::engine::stats).
+  engine::engine_stats stats() const noexcept;
+
   /// The block pool (for statistics and tests).
   const kv_block_manager& kv() const noexcept { return kv_; }
 

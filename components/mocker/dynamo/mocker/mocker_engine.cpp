@@ -55,18 +55,7 @@ dynamo::engine::step_result mocker_engine::step() {
 }
 
 dynamo::engine::engine_stats mocker_engine::stats() const {
-  const auto& kv = scheduler_.kv();
-  dynamo::engine::engine_stats s;
-  s.kv_block_size = cfg_.block_size;
-  s.total_kv_blocks = kv.total_blocks();
-  s.active_kv_blocks = kv.active_blocks();
-  s.cached_kv_blocks = kv.inactive_blocks();
-  s.waiting_sequences = scheduler_.waiting_count();
-  s.running_sequences = scheduler_.running_count();
-  s.prefill_tokens_pending = scheduler_.prefill_tokens_pending();
-  s.max_sequences = cfg_.max_num_seqs;
-  s.max_batched_tokens = cfg_.max_num_batched_tokens;
-  return s;
+  return scheduler_.stats();
 }
 
 void mocker_engine::set_kv_event_sink(dynamo::engine::kv_event_sink sink) {

@@ -1,24 +1,12 @@
 #include "dynamo/mocker/output_tokens.hpp"
 
 #include "dynamo/engine/block_hash.hpp"
+#include "dynamo/engine/mix.hpp"
 
 namespace dynamo::mocker {
 
-namespace {
-
-constexpr uint64_t golden_gamma = 0x9e3779b97f4a7c15ull;
-
-// SplitMix64 finaliser: a bijective mix with good avalanche.
-constexpr uint64_t mix64(uint64_t x) noexcept {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x;
-}
-
-} // namespace
+using engine::golden_gamma;
+using engine::mix64;
 
 uint64_t token_stream_seed(const engine::sequence_request& req, uint64_t config_seed) {
   const uint64_t base = req.sampling.seed ? *req.sampling.seed

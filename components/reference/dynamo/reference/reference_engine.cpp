@@ -1,5 +1,6 @@
 #include "dynamo/reference/reference_engine.hpp"
 
+#include "dynamo/engine/mix.hpp"
 #include "dynamo/error.hpp"
 
 #include <fmt/format.h>
@@ -11,20 +12,13 @@
 
 namespace dynamo::reference {
 
+using engine::golden_gamma;
+using engine::mix64;
+
 namespace {
 
-constexpr uint64_t golden_gamma = 0x9e3779b97f4a7c15ull;
 // Keeps stream seeds of seeded requests apart from the engine's own streams.
 constexpr uint64_t request_seed_salt = 0x5265666572656e63ull;  // "Referenc"
-
-constexpr uint64_t mix64(uint64_t x) noexcept {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x;
-}
 
 // The model's EOS ids (generation_config.json, else config.json) plus the configured one.
 std::vector<engine::token_id> stop_ids_of(const model::checkpoint& ckpt,
@@ -114,7 +108,6 @@ reference_engine::reference_engine(reference_config cfg, logger_ptr log, model::
     vocab_(checkpoint_.config.vocab_size),
     random_state_(random_seed()) {
   items_.reserve(cfg_.max_num_seqs);
-  known_.reserve(cfg_.max_num_seqs);
 }
 
 reference_engine::~reference_engine() = default;
@@ -153,7 +146,6 @@ caf::error reference_engine::admit(dynamo::engine::sequence_request req) {
 }
 
 bool reference_engine::cancel(dynamo::engine::request_id id) {
-  known_.erase(id);
   return scheduler_.cancel(id);
 }
 
@@ -170,7 +162,6 @@ dynamo::engine::step_result reference_engine::step() {
   items_.clear();
   for (const auto& work : batch.work) {
     const auto& seq = *work.seq;
-    known_.insert_or_assign(seq.id, &seq);
     forward_item item;
     item.tokens = std::span{seq.tokens}.subspan(seq.computed, work.tokens);
     item.start = seq.computed;
@@ -188,10 +179,6 @@ dynamo::engine::step_result reference_engine::step() {
     const auto row = std::span<const float>{logits_}.subspan(index * vocab_, vocab_);
     return sample(row, seq.sampling, seq.stream_seed, seq.generated, scratch_);
   });
-  for (const auto& out : result.outputs) {
-    if (out.finish != dynamo::engine::finish_reason::none)
-      known_.erase(out.id);
-  }
   const auto elapsed = std::chrono::steady_clock::now() - started;
   ++counters_.steps;
   counters_.prefill_tokens += prefill_tokens;
@@ -204,18 +191,7 @@ dynamo::engine::step_result reference_engine::step() {
 }
 
 dynamo::engine::engine_stats reference_engine::stats() const {
-  const auto& kv = scheduler_.kv();
-  dynamo::engine::engine_stats s;
-  s.kv_block_size = cfg_.block_size;
-  s.total_kv_blocks = kv.total_blocks();
-  s.active_kv_blocks = kv.active_blocks();
-  s.cached_kv_blocks = kv.inactive_blocks();
-  s.waiting_sequences = scheduler_.waiting_count();
-  s.running_sequences = scheduler_.running_count();
-  s.prefill_tokens_pending = scheduler_.prefill_tokens_pending();
-  s.max_sequences = cfg_.max_num_seqs;
-  s.max_batched_tokens = cfg_.max_num_batched_tokens;
-  return s;
+  return scheduler_.stats();
 }
 
 void reference_engine::set_kv_event_sink(dynamo::engine::kv_event_sink sink) {
@@ -223,11 +199,10 @@ void reference_engine::set_kv_event_sink(dynamo::engine::kv_event_sink sink) {
 }
 
 std::vector<uint32_t> reference_engine::block_table(dynamo::engine::request_id id) const {
-  auto i = known_.find(id);
-  if (i == known_.end())
+  const auto* seq = scheduler_.find(id);
+  if (seq == nullptr)
     return {};
-  const auto& blocks = i->second->blocks;
-  return {blocks.begin(), blocks.end()};
+  return {seq->blocks.begin(), seq->blocks.end()};
 }
 
 engine_counters reference_engine::counters() const noexcept {

@@ -18,7 +18,6 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 namespace dynamo::reference {
@@ -112,8 +111,6 @@ private:
   std::vector<dynamo::engine::token_id> eos_;
   uint32_t vocab_;
   uint64_t random_state_;                 // SplitMix64 state for requests without any seed
-  // Sequences the scheduler has run, by id: borrowed until they finish or are cancelled.
-  std::unordered_map<dynamo::engine::request_id, const batching::sequence*> known_;
   std::vector<forward_item> items_;
   std::vector<float> logits_;
   sampler_scratch scratch_;

@@ -1,5 +1,6 @@
 #include "dynamo/reference/sampler.hpp"
 
+#include "dynamo/engine/mix.hpp"
 #include "dynamo/error.hpp"
 
 #include <fmt/format.h>
@@ -11,19 +12,10 @@
 
 namespace dynamo::reference {
 
+using engine::golden_gamma;
+using engine::mix64;
+
 namespace {
-
-constexpr uint64_t golden_gamma = 0x9e3779b97f4a7c15ull;
-
-// SplitMix64 finaliser: a bijective mix with good avalanche.
-constexpr uint64_t mix64(uint64_t x) noexcept {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x;
-}
 
 // NaN never wins: it ranks like -inf.
 float rank_value(float x) noexcept {

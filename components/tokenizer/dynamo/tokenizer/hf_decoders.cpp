@@ -19,30 +19,15 @@ caf::expected<char32_t> single_char(const std::string& text, std::string_view wh
   return next_char(text, 0).code_point;
 }
 
-caf::error parse_into(const nlohmann::json& node, std::vector<hf_decoder::step>& steps, int depth = 0) {
-  if (node.is_null())
-    return {};
-  if (depth > max_nesting)
-    return malformed(component, "Sequence nested too deeply");
-  auto type = type_of(node, component);
-  if (!type)
-    return std::move(type.error());
-  if (*type == "Sequence") {
-    auto list = node.find("decoders");
-    if (list == node.end() || !list->is_array())
-      return malformed(component, "Sequence needs a \"decoders\" array");
-    for (const auto& child : *list)
-      if (auto err = parse_into(child, steps, depth + 1))
-        return err;
-    return {};
-  }
-  if (*type == "ByteLevel") {
+caf::error parse_leaf(const nlohmann::json& node, const std::string& type,
+                      std::vector<hf_decoder::step>& steps) {
+  if (type == "ByteLevel") {
     steps.emplace_back(hf_decoder::byte_level{});
-  } else if (*type == "ByteFallback") {
+  } else if (type == "ByteFallback") {
     steps.emplace_back(hf_decoder::byte_fallback{});
-  } else if (*type == "Fuse") {
+  } else if (type == "Fuse") {
     steps.emplace_back(hf_decoder::fuse{});
-  } else if (*type == "Metaspace") {
+  } else if (type == "Metaspace") {
     auto replacement = single_char(string_or(node, "replacement", "\xE2\x96\x81"), "replacement");
     if (!replacement)
       return std::move(replacement.error());
@@ -50,7 +35,7 @@ caf::error parse_into(const nlohmann::json& node, std::vector<hf_decoder::step>&
     if (auto scheme = node.find("prepend_scheme"); scheme != node.end() && !scheme->is_null())
       strip_first = scheme->get<std::string>() != "never";
     steps.emplace_back(hf_decoder::metaspace{*replacement, strip_first});
-  } else if (*type == "Replace") {
+  } else if (type == "Replace") {
     auto pattern = pattern_of(node, "pattern", component);
     if (!pattern)
       return std::move(pattern.error());
@@ -66,14 +51,14 @@ caf::error parse_into(const nlohmann::json& node, std::vector<hf_decoder::step>&
       step.literal = std::move(pattern->text);
     }
     steps.emplace_back(std::move(step));
-  } else if (*type == "Strip") {
+  } else if (type == "Strip") {
     auto content = single_char(node.at("content").get<std::string>(), "Strip content");
     if (!content)
       return std::move(content.error());
     steps.emplace_back(hf_decoder::strip{*content, node.at("start").get<size_t>(),
                                          node.at("stop").get<size_t>()});
   } else {
-    return unsupported_type(component, *type);
+    return unsupported_type(component, type);
   }
   return {};
 }
@@ -206,7 +191,10 @@ tokens_t run(const hf_decoder::strip& s, tokens_t tokens) {
 
 caf::expected<hf_decoder> hf_decoder::from_json(const nlohmann::json& node) {
   std::vector<step> steps;
-  if (auto err = parse_into(node, steps))
+  auto leaf = [&steps](const nlohmann::json& child, const std::string& type) {
+    return parse_leaf(child, type, steps);
+  };
+  if (auto err = walk_sequence(node, component, "decoders", leaf))
     return err;
   return hf_decoder{std::move(steps)};
 }

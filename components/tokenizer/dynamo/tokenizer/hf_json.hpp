@@ -48,4 +48,28 @@ struct hf_pattern {
 caf::expected<hf_pattern> pattern_of(const nlohmann::json& node, std::string_view key,
                                      std::string_view component);
 
+/// Walks a component that may be a "Sequence" of components: null adds nothing, a Sequence
+/// recurses into its array `list_key` (at most max_nesting deep), any other type goes to
+/// `leaf(node, type)`. Errors: invalid_request naming `component`, or what `leaf` returns.
+template <class Json, class Leaf>
+caf::error walk_sequence(const Json& node, std::string_view component, std::string_view list_key,
+                         const Leaf& leaf, int depth = 0) {
+  if (node.is_null())
+    return {};
+  if (depth > max_nesting)
+    return malformed(component, "Sequence nested too deeply");
+  auto type = type_of(node, component);
+  if (!type)
+    return std::move(type.error());
+  if (*type != "Sequence")
+    return leaf(node, *type);
+  auto list = node.find(std::string{list_key});
+  if (list == node.end() || !list->is_array())
+    return malformed(component, "Sequence needs a \"" + std::string{list_key} + "\" array");
+  for (const auto& child : *list)
+    if (auto err = walk_sequence(child, component, list_key, leaf, depth + 1))
+      return err;
+  return {};
+}
+
 } // namespace dynamo::tokenizer

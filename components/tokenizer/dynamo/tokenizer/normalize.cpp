@@ -10,34 +10,19 @@ namespace {
 
 constexpr std::string_view component = "normalizer";
 
-caf::error parse_into(const nlohmann::json& node, std::vector<normalizer::step>& steps, int depth = 0) {
-  if (node.is_null())
-    return {};
-  if (depth > max_nesting)
-    return malformed(component, "Sequence nested too deeply");
-  auto type = type_of(node, component);
-  if (!type)
-    return std::move(type.error());
-  if (*type == "Sequence") {
-    auto list = node.find("normalizers");
-    if (list == node.end() || !list->is_array())
-      return malformed(component, "Sequence needs a \"normalizers\" array");
-    for (const auto& child : *list)
-      if (auto err = parse_into(child, steps, depth + 1))
-        return err;
-    return {};
-  }
-  if (*type == "NFC")
+caf::error parse_leaf(const nlohmann::json& node, const std::string& type,
+                      std::vector<normalizer::step>& steps) {
+  if (type == "NFC")
     steps.emplace_back(normal_form::nfc);
-  else if (*type == "NFD")
+  else if (type == "NFD")
     steps.emplace_back(normal_form::nfd);
-  else if (*type == "NFKC")
+  else if (type == "NFKC")
     steps.emplace_back(normal_form::nfkc);
-  else if (*type == "NFKD")
+  else if (type == "NFKD")
     steps.emplace_back(normal_form::nfkd);
-  else if (*type == "Prepend")
+  else if (type == "Prepend")
     steps.emplace_back(normalizer::prepend{node.at("prepend").get<std::string>()});
-  else if (*type == "Replace") {
+  else if (type == "Replace") {
     auto pattern = pattern_of(node, "pattern", component);
     if (!pattern)
       return std::move(pattern.error());
@@ -54,7 +39,7 @@ caf::error parse_into(const nlohmann::json& node, std::vector<normalizer::step>&
     }
     steps.emplace_back(std::move(step));
   } else {
-    return unsupported_type(component, *type);
+    return unsupported_type(component, type);
   }
   return {};
 }
@@ -84,7 +69,10 @@ std::string apply_step(const normalizer::step& s, std::string text) {
 
 caf::expected<normalizer> normalizer::from_json(const nlohmann::json& node) {
   std::vector<step> steps;
-  if (auto err = parse_into(node, steps))
+  auto leaf = [&steps](const nlohmann::json& child, const std::string& type) {
+    return parse_leaf(child, type, steps);
+  };
+  if (auto err = walk_sequence(node, component, "normalizers", leaf))
     return err;
   return normalizer{std::move(steps)};
 }

@@ -79,24 +79,9 @@ caf::expected<pre_tokenizer::prepend_scheme> parse_scheme(const nlohmann::json& 
   return bool_or(node, "add_prefix_space", true) ? scheme::always : scheme::never;
 }
 
-caf::error parse_into(const nlohmann::json& node, std::vector<pre_tokenizer::step>& steps, int depth = 0) {
-  if (node.is_null())
-    return {};
-  if (depth > max_nesting)
-    return malformed(component, "Sequence nested too deeply");
-  auto type = type_of(node, component);
-  if (!type)
-    return std::move(type.error());
-  if (*type == "Sequence") {
-    auto list = node.find("pretokenizers");
-    if (list == node.end() || !list->is_array())
-      return malformed(component, "Sequence needs a \"pretokenizers\" array");
-    for (const auto& child : *list)
-      if (auto err = parse_into(child, steps, depth + 1))
-        return err;
-    return {};
-  }
-  if (*type == "ByteLevel") {
+caf::error parse_leaf(const nlohmann::json& node, const std::string& type,
+                      std::vector<pre_tokenizer::step>& steps) {
+  if (type == "ByteLevel") {
     pre_tokenizer::byte_level step;
     step.add_prefix_space = bool_or(node, "add_prefix_space", true);
     if (bool_or(node, "use_regex", true)) {
@@ -106,7 +91,7 @@ caf::error parse_into(const nlohmann::json& node, std::vector<pre_tokenizer::ste
       step.split = std::move(*compiled);
     }
     steps.emplace_back(std::move(step));
-  } else if (*type == "Split") {
+  } else if (type == "Split") {
     auto pattern = pattern_of(node, "pattern", component);
     if (!pattern)
       return std::move(pattern.error());
@@ -118,9 +103,9 @@ caf::error parse_into(const nlohmann::json& node, std::vector<pre_tokenizer::ste
       return std::move(behavior.error());
     steps.emplace_back(
       pre_tokenizer::split{std::move(*compiled), *behavior, bool_or(node, "invert", false)});
-  } else if (*type == "Digits") {
+  } else if (type == "Digits") {
     steps.emplace_back(pre_tokenizer::digits{bool_or(node, "individual_digits", false)});
-  } else if (*type == "Metaspace") {
+  } else if (type == "Metaspace") {
     auto scheme = parse_scheme(node);
     if (!scheme)
       return std::move(scheme.error());
@@ -130,7 +115,7 @@ caf::error parse_into(const nlohmann::json& node, std::vector<pre_tokenizer::ste
     steps.emplace_back(
       pre_tokenizer::metaspace{std::move(replacement), *scheme, bool_or(node, "split", true)});
   } else {
-    return unsupported_type(component, *type);
+    return unsupported_type(component, type);
   }
   return {};
 }
@@ -253,7 +238,10 @@ void split_piece(const text_piece& piece, const std::vector<text_span>& spans,
 
 caf::expected<pre_tokenizer> pre_tokenizer::from_json(const nlohmann::json& node) {
   std::vector<step> steps;
-  if (auto err = parse_into(node, steps))
+  auto leaf = [&steps](const nlohmann::json& child, const std::string& type) {
+    return parse_leaf(child, type, steps);
+  };
+  if (auto err = walk_sequence(node, component, "pretokenizers", leaf))
     return err;
   return pre_tokenizer{std::move(steps)};
 }
