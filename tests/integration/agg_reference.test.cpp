@@ -193,5 +193,61 @@ TEST_F(agg_reference, bad_requests_get_openai_errors) {
   EXPECT_TRUE(too_long.contains("error")) << too_long.dump();
 }
 
+// A mocker graph whose workers publish `model_path`: the frontend's per-model assets decide.
+class agg_model_files : public agg_reference {
+protected:
+  void SetUp() override {}
+
+  void serve(const std::filesystem::path& path) {
+    graph g{"agg"};
+    actors::worker_config wc;
+    wc.engine = "mocker";
+    wc.model_path = path.string();
+    wc.mocker.speedup_ratio = 1000;
+    actors::frontend_config fc;
+    fc.port = 0;
+    auto w = g.add<actors::aggregated_worker>("worker", wc, 1);
+    auto r = g.add<actors::router>("router");
+    auto f = g.add<actors::frontend>("frontend", fc);
+    g.connect(f, r);
+    g.connect(r, w);
+    serving = std::make_unique<serving_graph>(g);
+    port = serving->wait_ready("frontend", "worker", 1, 30s);
+    ASSERT_NE(port, 0);
+  }
+};
+
+TEST_F(agg_model_files, a_tokenizer_that_cannot_be_loaded_gives_503_not_wrong_tokens) {
+  serve(*dir_ / "no-such-model");
+  auto j = post("/v1/completions", {{"model", "no-such-model"}, {"prompt", "hi"}}, 503);
+  EXPECT_NE(j["error"]["message"].get<std::string>().find("tokenizer"), std::string::npos)
+    << j.dump();
+}
+
+TEST_F(agg_model_files, a_model_without_chat_template_refuses_chat_but_serves_completions) {
+  auto copy = *dir_ / "no-template";
+  std::filesystem::remove_all(copy);
+  std::filesystem::create_directories(copy);
+  std::filesystem::copy_file(model_dir() / "tokenizer.json", copy / "tokenizer.json");
+  {
+    std::ifstream in{model_dir() / "tokenizer_config.json"};
+    auto config = json::parse(in);
+    config.erase("chat_template");
+    std::ofstream out{copy / "tokenizer_config.json"};
+    out << config.dump();
+  }
+  serve(copy);
+  auto chat = post("/v1/chat/completions",
+                   {{"model", "no-template"},
+                    {"messages", {{{"role", "user"}, {"content", "hi"}}}}},
+                   400);
+  EXPECT_NE(chat["error"]["message"].get<std::string>().find("no chat template"),
+            std::string::npos)
+    << chat.dump();
+  auto completion = post("/v1/completions",
+                         {{"model", "no-template"}, {"prompt", "hi"}, {"max_tokens", 3}});
+  EXPECT_EQ(completion["usage"]["completion_tokens"], 3) << completion.dump();
+}
+
 } // namespace
 } // namespace dynamo::testing

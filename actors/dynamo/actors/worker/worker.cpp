@@ -118,6 +118,8 @@ std::string encode_load(uint64_t worker, const engine::engine_stats& s, size_t a
   j["waiting"] = s.waiting_sequences;
   j["running"] = s.running_sequences;
   j["prefill_tokens_pending"] = s.prefill_tokens_pending;
+  j["held_kv_blocks"] = s.held_kv_blocks;
+  j["awaiting_kv"] = s.awaiting_kv_sequences;
   j["active_requests"] = active;
   return j.dump();
 }

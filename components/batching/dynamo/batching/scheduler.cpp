@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <iterator>
 #include <optional>
 #include <span>
 
@@ -39,11 +40,15 @@ uint64_t scheduler::blocks_for(uint64_t tokens) const noexcept {
   return (tokens + cfg_.block_size - 1) / cfg_.block_size;
 }
 
-caf::error scheduler::admit(engine::sequence_request req, uint64_t stream_seed) {
+caf::error scheduler::check_request(const engine::sequence_request& req) const {
   if (req.prompt.empty())
     return invalid("the prompt must not be empty");
   if (req.stop.max_tokens == 0)
     return invalid("max_tokens must be at least 1");
+  if (req.hold_kv && req.stop.max_tokens != 1)
+    return invalid(fmt::format("a request that holds its KV for a remote decoder must have "
+                               "max_tokens 1, not {}",
+                               req.stop.max_tokens));
   if (sequences_.contains(req.id))
     return invalid(fmt::format("request id {} is already in use", req.id));
   const uint64_t total_len = uint64_t{req.prompt.size()} + req.stop.max_tokens;
@@ -56,14 +61,30 @@ caf::error scheduler::admit(engine::sequence_request req, uint64_t stream_seed) 
   if (blocks_needed > cfg_.total_kv_blocks)
     return invalid(fmt::format("the request needs {} KV blocks but the cache holds only {}",
                                blocks_needed, cfg_.total_kv_blocks));
-  if (waiting_.size() >= cfg_.max_waiting)
-    return make_error(errc::overloaded, "the engine's waiting queue is full",
-                      fmt::format("scheduler: {} sequences waiting", waiting_.size()));
-  const auto id = req.id;
+  return {};
+}
+
+std::unique_ptr<sequence> scheduler::make_sequence(engine::sequence_request&& req,
+                                                   uint64_t stream_seed) {
   const bool stop_on_eos = cfg_.eos_token_id && !req.stop.ignore_eos;
   auto seq = std::make_unique<sequence>(std::move(req), cfg_.block_size, stream_seed);
   if (stop_on_eos)
     seq->stop_tokens.push_back(*cfg_.eos_token_id);
+  return seq;
+}
+
+uint32_t scheduler::slots_taken() const noexcept {
+  return static_cast<uint32_t>(running_.size()) + awaiting_;
+}
+
+caf::error scheduler::admit(engine::sequence_request req, uint64_t stream_seed) {
+  if (auto err = check_request(req))
+    return err;
+  if (waiting_.size() >= cfg_.max_waiting)
+    return make_error(errc::overloaded, "the engine's waiting queue is full",
+                      fmt::format("scheduler: {} sequences waiting", waiting_.size()));
+  const auto id = req.id;
+  auto seq = make_sequence(std::move(req), stream_seed);
   pending_prefill_ += seq->pending_prefill();
   waiting_.push_back(seq.get());
   sequences_.emplace(id, std::move(seq));
@@ -71,15 +92,105 @@ caf::error scheduler::admit(engine::sequence_request req, uint64_t stream_seed) 
   return {};
 }
 
-bool scheduler::cancel(engine::request_id id) {
+caf::expected<engine::remote_kv> scheduler::admit_remote(engine::sequence_request req,
+                                                         uint64_t stream_seed) {
+  if (req.hold_kv)
+    return invalid("a request admitted for remote prefill cannot also hold its KV");
+  if (auto err = check_request(req))
+    return err;
+  if (slots_taken() >= cfg_.max_num_seqs)
+    return make_error(errc::overloaded, "the engine runs as many sequences as it can",
+                      fmt::format("scheduler: {} running and {} awaiting KV, max_num_seqs {}",
+                                  running_.size(), awaiting_, cfg_.max_num_seqs));
+  auto seq = make_sequence(std::move(req), stream_seed);
+  // The first token comes with the KV, so even a fully cached prompt needs no recompute.
+  const auto hit = kv_.match_prefix(seq->sequence_hashes);
+  const uint32_t hit_tokens = hit.blocks * cfg_.block_size;
+  const uint64_t new_blocks = blocks_for(seq->prompt_len) - hit.blocks;
+  if (new_blocks + hit.inactive > kv_.available_blocks())
+    return make_error(errc::overloaded, "not enough free KV blocks for the prompt",
+                      fmt::format("scheduler: request {} needs {} new blocks (+{} cached "
+                                  "inactive), {} available",
+                                  seq->id, new_blocks, hit.inactive, kv_.available_blocks()));
+  for (uint32_t i = 0; i < hit.blocks; ++i)
+    seq->blocks.push_back(kv_.acquire_cached(seq->sequence_hashes[i]));
+  if (!kv_.allocate(static_cast<uint32_t>(new_blocks), seq->blocks))
+    on_internal_error("scheduler: remote admission allocation failed after a capacity check");
+  seq->phase = sequence_phase::awaiting_kv;
+  seq->computed = hit_tokens;
+  seq->registered = hit.blocks;
+  seq->cached_prompt_tokens = hit_tokens;
+  engine::remote_kv out;
+  out.blocks.assign(seq->blocks.begin(), seq->blocks.end());
+  out.cached_tokens = hit_tokens;
+  ++awaiting_;
+  const auto id = seq->id;
+  log_->debug("admitted remote request {} ({} prompt tokens, {} cached, {} blocks)", id,
+              seq->prompt_len, hit_tokens, out.blocks.size());
+  sequences_.emplace(id, std::move(seq));
+  return out;
+}
+
+caf::error scheduler::complete_remote(engine::request_id id, engine::token_id first_token) {
   auto i = sequences_.find(id);
   if (i == sequences_.end())
+    return make_error(errc::not_found, fmt::format("request {} is unknown", id));
+  auto& seq = *i->second;
+  if (seq.phase != sequence_phase::awaiting_kv)
+    return invalid(fmt::format("request {} is not awaiting its KV", id));
+  --awaiting_;
+  seq.computed = seq.prompt_len;
+  kv_tokens_ += seq.computed;
+  seq.phase = sequence_phase::decoding;
+  running_.push_back(&seq);
+  register_computed(seq);
+  finish_token(seq, first_token, queued_outputs_);
+  if (seq.phase == sequence_phase::finished) {
+    running_.pop_back();
+    drop(seq);
+  }
+  log_->debug("completed remote prefill of request {}", id);
+  return {};
+}
+
+bool scheduler::release_held(engine::request_id id) {
+  auto i = sequences_.find(id);
+  if (i == sequences_.end() || i->second->phase != sequence_phase::held)
     return false;
+  drop(*i->second);
+  log_->debug("released the held KV of request {}", id);
+  return true;
+}
+
+caf::expected<engine::held_kv> scheduler::held_blocks(engine::request_id id) const {
+  auto i = sequences_.find(id);
+  if (i == sequences_.end() || i->second->phase != sequence_phase::held)
+    return make_error(errc::not_found, fmt::format("request {} holds no KV blocks", id));
+  const auto& seq = *i->second;
+  engine::held_kv out;
+  out.blocks.assign(seq.blocks.begin(), seq.blocks.end());
+  out.tokens = seq.computed;
+  return out;
+}
+
+bool scheduler::cancel(engine::request_id id) {
+  const auto discarded = std::erase_if(queued_outputs_, [id](const engine::sequence_output& o) {
+    return o.id == id;
+  });
+  auto i = sequences_.find(id);
+  if (i == sequences_.end())
+    return discarded > 0;
   auto* seq = i->second.get();
-  if (seq->phase == sequence_phase::waiting) {
-    waiting_.erase(std::find(waiting_.begin(), waiting_.end(), seq));
-  } else {
-    running_.erase(std::find(running_.begin(), running_.end(), seq));
+  switch (seq->phase) {
+    case sequence_phase::waiting:
+      waiting_.erase(std::find(waiting_.begin(), waiting_.end(), seq));
+      break;
+    case sequence_phase::held:
+    case sequence_phase::awaiting_kv:
+      break;
+    default:
+      running_.erase(std::find(running_.begin(), running_.end(), seq));
+      break;
   }
   drop(*seq);
   log_->debug("cancelled request {}", id);
@@ -88,7 +199,12 @@ bool scheduler::cancel(engine::request_id id) {
 
 void scheduler::drop(sequence& seq) {
   pending_prefill_ -= seq.pending_prefill();
-  kv_tokens_ -= seq.computed;
+  if (seq.phase == sequence_phase::awaiting_kv)
+    --awaiting_;
+  else if (seq.phase == sequence_phase::held)
+    held_blocks_ -= seq.blocks.size();
+  else
+    kv_tokens_ -= seq.computed;
   kv_.release(seq.blocks);
   seq.blocks.clear();
   sequences_.erase(seq.id);
@@ -133,7 +249,7 @@ const step_batch& scheduler::schedule() {
   // 3. Admit from the head of the waiting queue (FIFO, no overtaking). Skipped after a
   // preemption: admitting now would only preempt again on the next decode.
   if (batch_.preempted == 0) {
-    while (budget > 0 && !waiting_.empty() && running_.size() < cfg_.max_num_seqs) {
+    while (budget > 0 && !waiting_.empty() && slots_taken() < cfg_.max_num_seqs) {
       const uint32_t before = budget;
       if (!try_admit_head(budget))
         break;
@@ -215,6 +331,11 @@ bool scheduler::try_admit_head(uint32_t& budget) {
 }
 
 void scheduler::complete(std::vector<engine::sequence_output>& out, const token_picker& pick) {
+  if (!queued_outputs_.empty()) {
+    out.insert(out.end(), std::make_move_iterator(queued_outputs_.begin()),
+               std::make_move_iterator(queued_outputs_.end()));
+    queued_outputs_.clear();
+  }
   bool any_finished = false;
   for (size_t index = 0; index < batch_.work.size(); ++index) {
     const auto& work = batch_.work[index];
@@ -237,9 +358,20 @@ void scheduler::complete(std::vector<engine::sequence_output>& out, const token_
   std::erase_if(running_, [this](sequence* seq) {
     if (seq->phase != sequence_phase::finished)
       return false;
-    drop(*seq);
+    if (seq->hold_kv)
+      hold(*seq);
+    else
+      drop(*seq);
     return true;
   });
+}
+
+void scheduler::hold(sequence& seq) {
+  kv_tokens_ -= seq.computed;
+  held_blocks_ += seq.blocks.size();
+  seq.phase = sequence_phase::held;
+  log_->debug("request {} holds {} KV blocks ({} positions) for a remote decoder", seq.id,
+              seq.blocks.size(), seq.computed);
 }
 
 const sequence* scheduler::find(engine::request_id id) const {
@@ -258,6 +390,8 @@ engine::engine_stats scheduler::stats() const noexcept {
   s.prefill_tokens_pending = prefill_tokens_pending();
   s.max_sequences = cfg_.max_num_seqs;
   s.max_batched_tokens = cfg_.max_num_batched_tokens;
+  s.held_kv_blocks = held_blocks_;
+  s.awaiting_kv_sequences = awaiting_;
   return s;
 }
 

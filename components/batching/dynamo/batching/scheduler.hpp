@@ -10,6 +10,7 @@
 #include "dynamo/batching/sequence.hpp"
 
 #include <caf/error.hpp>
+#include <caf/expected.hpp>
 
 #include <cstdint>
 #include <deque>
@@ -52,19 +53,46 @@ public:
   /// max_tokens 0, duplicate id, prompt + max_tokens > max_model_len, more KV blocks than the
   /// pool holds), overloaded (max_waiting sequences already wait). `stream_seed` is stored in
   /// the sequence for the engine's token picker.
+  /// A hold_kv request must have max_tokens 1 (invalid_request otherwise): after its first
+  /// token it is held (phase held) with its blocks referenced until release_held(id).
   caf::error admit(engine::sequence_request req, uint64_t stream_seed);
 
-  /// Drops a waiting or running sequence and frees its blocks at once; false if unknown.
+  /// Admits a sequence whose prompt KV is computed elsewhere (see engine::admit_remote):
+  /// reuses cached leading blocks of the prompt, allocates the rest now and parks it in phase
+  /// awaiting_kv. Errors: as admit (hold_kv is invalid_request here), overloaded when the
+  /// blocks or a sequence slot (max_num_seqs counts running and awaiting sequences) are not
+  /// available now.
+  caf::expected<engine::remote_kv> admit_remote(engine::sequence_request req,
+                                                uint64_t stream_seed);
+
+  /// Marks the prompt of an awaiting_kv sequence computed, registers its full blocks, takes
+  /// `first_token` as its first sampled token and makes it decode (or finish, for a stop token
+  /// or max_tokens 1). Its output is queued and reported first by the next complete(). Errors:
+  /// not_found (unknown id), invalid_request (not awaiting its KV).
+  caf::error complete_remote(engine::request_id id, engine::token_id first_token);
+
+  /// Frees the blocks of a held sequence and forgets it; false if `id` is not held.
+  bool release_held(engine::request_id id);
+
+  /// The blocks and KV positions of a held sequence; not_found if `id` is not held.
+  caf::expected<engine::held_kv> held_blocks(engine::request_id id) const;
+
+  /// Drops a waiting, running, awaiting_kv or held sequence and frees its blocks at once (and
+  /// discards its queued output, if any); false if unknown.
   bool cancel(engine::request_id id);
 
-  /// True while some sequence is waiting or running.
-  bool has_work() const noexcept { return !sequences_.empty(); }
+  /// True while some sequence is waiting or running or an output is queued (held and
+  /// awaiting_kv sequences are no work).
+  bool has_work() const noexcept {
+    return !waiting_.empty() || !running_.empty() || !queued_outputs_.empty();
+  }
 
   /// Plans the next step: allocates blocks, preempts if needed, admits from waiting. The result
   /// stays valid until complete() or the next schedule(); call complete() before anything else.
   const step_batch& schedule();
 
-  /// Applies the planned step: advances computed tokens, registers newly full blocks, asks
+  /// Applies the planned step (an empty plan is fine): first moves queued outputs (of
+  /// complete_remote) to `out`, then advances computed tokens, registers newly full blocks, asks
   /// `pick` for one token for every sequence whose prefill completed or that decoded, appends
   /// one output per picked token to `out`, and drops finished sequences (their blocks are
   /// released tail-first).
@@ -96,11 +124,20 @@ public:
   /// KV tokens computed and held by running sequences.
   uint64_t kv_tokens() const noexcept { return kv_tokens_; }
 
+  /// Sequences awaiting their KV (admit_remote).
+  uint32_t awaiting_count() const noexcept { return awaiting_; }
+
+  /// Blocks referenced by held sequences.
+  uint64_t held_block_count() const noexcept { return held_blocks_; }
+
   /// Preemptions since construction.
   uint64_t preemptions() const noexcept { return preemptions_; }
 
 private:
   uint64_t blocks_for(uint64_t tokens) const noexcept;
+  caf::error check_request(const engine::sequence_request& req) const;
+  std::unique_ptr<sequence> make_sequence(engine::sequence_request&& req, uint64_t stream_seed);
+  uint32_t slots_taken() const noexcept;
   bool reserve_decode_slot(sequence& seq);
   void preempt_last();
   bool try_admit_head(uint32_t& budget);
@@ -108,6 +145,7 @@ private:
   void finish_token(sequence& seq, engine::token_id token,
                     std::vector<engine::sequence_output>& out);
   void drop(sequence& seq);
+  void hold(sequence& seq);
 
   scheduler_config cfg_;
   logger_ptr log_;
@@ -120,6 +158,9 @@ private:
   uint64_t pending_prefill_ = 0;
   uint64_t kv_tokens_ = 0;
   uint64_t preemptions_ = 0;
+  uint32_t awaiting_ = 0;
+  uint64_t held_blocks_ = 0;
+  std::vector<engine::sequence_output> queued_outputs_;
 };
 
 } // namespace dynamo::batching

@@ -15,7 +15,8 @@ sequence::sequence(engine::sequence_request&& req, uint32_t tokens_per_block, ui
     stream_seed(token_seed),
     sampling(req.sampling),
     tokens(std::move(req.prompt)),
-    stop_tokens(std::move(req.stop.stop_token_ids)) {
+    stop_tokens(std::move(req.stop.stop_token_ids)),
+    hold_kv(req.hold_kv) {
   const uint64_t max_len = uint64_t{prompt_len} + max_tokens;
   tokens.reserve(max_len);
   const uint64_t max_blocks = (max_len + block_size - 1) / block_size;

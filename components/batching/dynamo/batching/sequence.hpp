@@ -14,7 +14,9 @@ enum class sequence_phase : uint8_t {
   waiting,     ///< Queued (new or preempted); holds no blocks.
   prefilling,  ///< Running; computing tokens [computed, prefill_target) in chunks.
   decoding,    ///< Running; computes its last token each step and samples the next one.
-  finished,    ///< Done; about to be dropped by the scheduler.
+  finished,    ///< Done; about to be dropped (or held, for hold_kv) by the scheduler.
+  held,        ///< A finished hold_kv sequence keeping its blocks until released; never runs.
+  awaiting_kv, ///< Admitted remotely: holds blocks for its prompt, waits for its KV; never runs.
 };
 
 /// Scheduler-owned state of one request. Owned by the scheduler; touched from its thread only.
@@ -50,6 +52,7 @@ struct sequence {
   uint32_t prefill_target = 0;  ///< While prefilling: tokens to compute before sampling.
   uint32_t registered = 0;      ///< Leading blocks already registered or taken from the cache.
   uint32_t cached_prompt_tokens = 0;  ///< Prompt tokens served from the prefix cache.
+  bool hold_kv = false;         ///< Keep the blocks after finishing (prefill for a remote decoder).
 };
 
 } // namespace dynamo::batching

@@ -3,8 +3,10 @@
 #pragma once
 
 #include "dynamo/engine/types.hpp"
+#include "dynamo/error.hpp"
 
 #include <caf/error.hpp>
+#include <caf/expected.hpp>
 
 #include <functional>
 #include <string>
@@ -45,6 +47,54 @@ public:
   /// True if step() spends real time computing (then its owner gives it a thread of its own
   /// instead of blocking a shared scheduler thread). False by default.
   virtual bool computes() const noexcept { return false; }
+
+  // Disaggregated serving: a prefill engine computes the prompt of a hold_kv request and keeps
+  // its KV blocks; a decode engine reserves blocks with admit_remote, receives the KV into them
+  // through a data plane, then continues with complete_remote. Engines that cannot do this keep
+  // the defaults below (admit_remote and complete_remote fail with invalid_request).
+
+  /// Frees the blocks a finished hold_kv sequence kept; false if `id` holds none.
+  virtual bool release_held(request_id id);
+
+  /// The blocks a finished hold_kv sequence kept, valid until release_held(id). Errors:
+  /// not_found (no held sequence `id`), invalid_request (not supported by this engine).
+  virtual caf::expected<held_kv> held_blocks(request_id id) const;
+
+  /// Reserves KV blocks for the whole prompt of `req`, whose KV (and first token) is computed
+  /// elsewhere; the sequence waits, never scheduled, until complete_remote(id) or cancel(id).
+  /// Leading prompt blocks found in the prefix cache are reused and reported in cached_tokens.
+  /// Errors: invalid_request (as admit, plus hold_kv set; or not supported by this engine),
+  /// overloaded (not enough free blocks or sequence slots now).
+  virtual caf::expected<remote_kv> admit_remote(sequence_request req);
+
+  /// Declares the KV of an admit_remote sequence's prompt written: registers its full blocks
+  /// for prefix caching (stored events), takes `first_token` as its first output and lets it
+  /// decode. The first token is reported at the head of the next step()'s outputs. Errors:
+  /// not_found (unknown id), invalid_request (not awaiting its KV, a bad token, or not supported).
+  virtual caf::error complete_remote(request_id id, token_id first_token);
+
+private:
+  caf::error split_unsupported() const {
+    return make_error(errc::invalid_request,
+                      "disaggregated prefill/decode is not supported by this engine",
+                      "engine " + name() + " has no admit_remote/complete_remote");
+  }
 };
+
+inline bool engine::release_held(request_id) {
+  return false;
+}
+
+inline caf::expected<held_kv> engine::held_blocks(request_id) const {
+  return split_unsupported();
+}
+
+inline caf::expected<remote_kv> engine::admit_remote(sequence_request) {
+  return split_unsupported();
+}
+
+inline caf::error engine::complete_remote(request_id, token_id) {
+  return split_unsupported();
+}
 
 } // namespace dynamo::engine

@@ -37,6 +37,22 @@ struct sequence_request {
   std::vector<token_id> prompt;
   sampling_params sampling;
   stop_conditions stop;
+  /// Prefill for a remote decoder: after its first token (max_tokens must be 1) the sequence
+  /// keeps its KV blocks referenced until engine::release_held(id).
+  bool hold_kv = false;
+};
+
+/// The KV blocks a hold_kv sequence kept after its prefill (engine::held_blocks).
+struct held_kv {
+  std::vector<uint32_t> blocks;  ///< Block table: blocks[i] holds positions [i*bs, (i+1)*bs).
+  uint32_t tokens = 0;           ///< Positions holding KV: the prompt length.
+};
+
+/// Blocks reserved by engine::admit_remote for a prompt whose KV comes from elsewhere.
+struct remote_kv {
+  std::vector<uint32_t> blocks;  ///< Block table covering the whole prompt.
+  uint32_t cached_tokens = 0;    ///< Leading positions already cached here: the sender skips
+                                 ///< blocks [0, cached_tokens / block size).
 };
 
 /// Why a sequence ended.
@@ -80,6 +96,8 @@ struct engine_stats {
   uint64_t prefill_tokens_pending = 0;  ///< Uncached prompt tokens not yet prefilled.
   uint32_t max_sequences = 0;
   uint32_t max_batched_tokens = 0;
+  uint64_t held_kv_blocks = 0;      ///< Of active: kept by hold_kv sequences until released.
+  uint32_t awaiting_kv_sequences = 0;  ///< Admitted by admit_remote, awaiting complete_remote.
 };
 
 /// A KV-cache event, in the anchor system's shape (stored / removed / cleared) with a

@@ -34,6 +34,26 @@ caf::error mocker_engine::admit(dynamo::engine::sequence_request req) {
   return scheduler_.admit(std::move(req), seed);
 }
 
+caf::expected<dynamo::engine::remote_kv>
+mocker_engine::admit_remote(dynamo::engine::sequence_request req) {
+  const auto seed = token_stream_seed(req, cfg_.seed);
+  return scheduler_.admit_remote(std::move(req), seed);
+}
+
+caf::error mocker_engine::complete_remote(dynamo::engine::request_id id,
+                                          dynamo::engine::token_id first_token) {
+  return scheduler_.complete_remote(id, first_token);
+}
+
+bool mocker_engine::release_held(dynamo::engine::request_id id) {
+  return scheduler_.release_held(id);
+}
+
+caf::expected<dynamo::engine::held_kv>
+mocker_engine::held_blocks(dynamo::engine::request_id id) const {
+  return scheduler_.held_blocks(id);
+}
+
 bool mocker_engine::cancel(dynamo::engine::request_id id) {
   return scheduler_.cancel(id);
 }

@@ -47,6 +47,21 @@ public:
   /// See engine::set_kv_event_sink.
   void set_kv_event_sink(dynamo::engine::kv_event_sink sink) override;
 
+  /// See engine::release_held.
+  bool release_held(dynamo::engine::request_id id) override;
+
+  /// See engine::held_blocks (block indices are the simulated pool's).
+  caf::expected<dynamo::engine::held_kv>
+  held_blocks(dynamo::engine::request_id id) const override;
+
+  /// See engine::admit_remote; the output stream is keyed as admit() keys it.
+  caf::expected<dynamo::engine::remote_kv>
+  admit_remote(dynamo::engine::sequence_request req) override;
+
+  /// See engine::complete_remote; the first token is reported with the next step's outputs.
+  caf::error complete_remote(dynamo::engine::request_id id,
+                             dynamo::engine::token_id first_token) override;
+
   /// The configuration in use.
   const mocker_config& config() const noexcept { return cfg_; }
 

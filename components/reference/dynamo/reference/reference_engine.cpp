@@ -125,7 +125,7 @@ uint64_t reference_engine::stream_seed(const dynamo::engine::sequence_request& r
   return mix64(random_state_);
 }
 
-caf::error reference_engine::admit(dynamo::engine::sequence_request req) {
+caf::error reference_engine::prepare(dynamo::engine::sequence_request& req) const {
   if (auto err = validate(req.sampling))
     return err;
   for (const auto token : req.prompt) {
@@ -141,8 +141,40 @@ caf::error reference_engine::admit(dynamo::engine::sequence_request req) {
         stops.push_back(eos);
     }
   }
+  return {};
+}
+
+caf::error reference_engine::admit(dynamo::engine::sequence_request req) {
+  if (auto err = prepare(req))
+    return err;
   const auto seed = stream_seed(req);
   return scheduler_.admit(std::move(req), seed);
+}
+
+caf::expected<dynamo::engine::remote_kv>
+reference_engine::admit_remote(dynamo::engine::sequence_request req) {
+  if (auto err = prepare(req))
+    return err;
+  const auto seed = stream_seed(req);
+  return scheduler_.admit_remote(std::move(req), seed);
+}
+
+caf::error reference_engine::complete_remote(dynamo::engine::request_id id,
+                                             dynamo::engine::token_id first_token) {
+  if (first_token >= vocab_)
+    return make_error(errc::invalid_request,
+                      fmt::format("first token id {} is out of range for a vocabulary of {}",
+                                  first_token, vocab_));
+  return scheduler_.complete_remote(id, first_token);
+}
+
+bool reference_engine::release_held(dynamo::engine::request_id id) {
+  return scheduler_.release_held(id);
+}
+
+caf::expected<dynamo::engine::held_kv>
+reference_engine::held_blocks(dynamo::engine::request_id id) const {
+  return scheduler_.held_blocks(id);
 }
 
 bool reference_engine::cancel(dynamo::engine::request_id id) {
@@ -156,8 +188,10 @@ bool reference_engine::has_work() const {
 dynamo::engine::step_result reference_engine::step() {
   dynamo::engine::step_result result;
   const auto& batch = scheduler_.schedule();
-  if (batch.work.empty())
+  if (batch.work.empty()) {
+    scheduler_.complete(result.outputs, {});
     return result;
+  }
   const auto started = std::chrono::steady_clock::now();
   items_.clear();
   for (const auto& work : batch.work) {

@@ -73,14 +73,34 @@ public:
   /// See engine::set_kv_event_sink.
   void set_kv_event_sink(dynamo::engine::kv_event_sink sink) override;
 
+  /// See engine::release_held. Engine thread.
+  bool release_held(dynamo::engine::request_id id) override;
+
+  /// See engine::held_blocks; block indices address kv(). Engine thread.
+  caf::expected<dynamo::engine::held_kv>
+  held_blocks(dynamo::engine::request_id id) const override;
+
+  /// See engine::admit_remote: validates `req` as admit() does and keys its token stream the
+  /// same way, so that a split run samples what an aggregated run would. The caller writes the
+  /// KV of positions [cached_tokens, prompt length) into kv().region(layer, blocks[i]) before
+  /// complete_remote. Engine thread.
+  caf::expected<dynamo::engine::remote_kv>
+  admit_remote(dynamo::engine::sequence_request req) override;
+
+  /// See engine::complete_remote; also invalid_request for a token outside the vocabulary.
+  /// The first token is reported at the head of the next step()'s outputs. Engine thread.
+  caf::error complete_remote(dynamo::engine::request_id id,
+                             dynamo::engine::token_id first_token) override;
+
   /// True: step() computes (its worker runs on a thread of its own).
   bool computes() const noexcept override { return true; }
 
   /// The KV pool (for the data plane). Engine thread only.
   kv_cache& kv() noexcept { return runner_->kv(); }
 
-  /// The block table of a running sequence (block i holds positions [i * block_size,
-  /// (i + 1) * block_size)); empty for an unknown, waiting or finished request. Engine thread.
+  /// The block table of a running, held or awaiting_kv sequence (block i holds positions
+  /// [i * block_size, (i + 1) * block_size)); empty for an unknown, waiting or finished
+  /// request. Engine thread.
   std::vector<uint32_t> block_table(dynamo::engine::request_id id) const;
 
   /// The architecture being served.
@@ -102,6 +122,7 @@ private:
                    std::vector<dynamo::engine::token_id> eos);
 
   uint64_t stream_seed(const dynamo::engine::sequence_request& req);
+  caf::error prepare(dynamo::engine::sequence_request& req) const;
 
   reference_config cfg_;
   logger_ptr log_;

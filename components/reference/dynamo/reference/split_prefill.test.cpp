@@ -1,0 +1,304 @@
+// Split prefill/decode on the reference engine: one engine prefills and holds the KV, a second
+// one receives it by an in-process copy of (layer, block) regions and decodes. The tokens must
+// equal those of an aggregated run.
+#include "dynamo/reference/reference_engine.hpp"
+
+#include "dynamo/error.hpp"
+#include "dynamo/model/synthesize.hpp"
+#include "dynamo/testing/temp_dir.hpp"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+
+using namespace dynamo;
+using namespace dynamo::reference;
+namespace fs = std::filesystem;
+using dynamo::engine::finish_reason;
+using dynamo::engine::request_id;
+using dynamo::engine::sequence_request;
+using dynamo::engine::token_id;
+
+namespace {
+
+// The "tiny" synthesized checkpoint with untied embeddings (see reference_engine.test.cpp).
+class split_model_environment : public ::testing::Environment {
+public:
+  void SetUp() override {
+    dir_ = std::make_unique<dynamo::testing::temp_dir>("split-prefill");
+    auto spec = model::synth_preset("tiny");
+    ASSERT_TRUE(spec) << describe(spec.error());
+    spec->tie_word_embeddings = false;
+    auto err = model::synthesize(*spec, *dir_ / "tiny", nullptr);
+    ASSERT_FALSE(err) << describe(err);
+  }
+  void TearDown() override { dir_.reset(); }
+  static fs::path dir() { return dir_->path() / "tiny"; }
+
+private:
+  static inline std::unique_ptr<dynamo::testing::temp_dir> dir_;
+};
+
+[[maybe_unused]] auto* const split_env =
+  ::testing::AddGlobalTestEnvironment(new split_model_environment);
+
+constexpr uint32_t block_size = 4;
+
+reference_config config() {
+  reference_config cfg;
+  cfg.model_dir = split_model_environment::dir();
+  cfg.threads = 2;
+  cfg.block_size = block_size;
+  cfg.total_kv_blocks = 64;
+  cfg.max_num_seqs = 8;
+  cfg.max_num_batched_tokens = 256;
+  cfg.max_model_len = 512;
+  cfg.seed = 7;
+  return cfg;
+}
+
+std::unique_ptr<reference_engine> make_engine() {
+  auto eng = reference_engine::make(config(), nullptr);
+  if (!eng) {
+    ADD_FAILURE() << "make failed: " << describe(eng.error());
+    return nullptr;
+  }
+  return std::move(*eng);
+}
+
+std::vector<token_id> prompt_of(uint32_t seed, size_t len) {
+  std::vector<token_id> out(len);
+  for (size_t i = 0; i < len; ++i)
+    out[i] = static_cast<token_id>((seed * 31 + i * 17 + (i * i) % 7) % 94 + 1);
+  return out;
+}
+
+struct sampling {
+  float temperature = 0.0f;
+  std::optional<uint64_t> seed;
+};
+
+sequence_request request(request_id id, std::vector<token_id> prompt, uint32_t max_tokens,
+                         sampling how) {
+  sequence_request r;
+  r.id = id;
+  r.prompt = std::move(prompt);
+  r.stop.max_tokens = max_tokens;
+  r.stop.ignore_eos = true;
+  r.sampling.temperature = how.temperature;
+  r.sampling.top_p = how.temperature > 0.0f ? 0.9f : 1.0f;
+  r.sampling.seed = how.seed;
+  return r;
+}
+
+struct result {
+  std::vector<token_id> tokens;
+  finish_reason finish = finish_reason::none;
+  uint32_t cached_prompt_tokens = 0;
+};
+
+std::map<request_id, result> drain(reference_engine& eng) {
+  std::map<request_id, result> out;
+  for (int steps = 0; eng.has_work(); ++steps) {
+    if (steps > 2000) {
+      ADD_FAILURE() << "expected the engine to finish its work within 2000 steps";
+      break;
+    }
+    for (auto& o : eng.step().outputs) {
+      auto& r = out[o.id];
+      EXPECT_EQ(r.finish, finish_reason::none) << "output after the finish of " << o.id;
+      r.tokens.insert(r.tokens.end(), o.tokens.begin(), o.tokens.end());
+      r.finish = o.finish;
+      r.cached_prompt_tokens = o.cached_prompt_tokens;
+    }
+  }
+  return out;
+}
+
+// The data plane stand-in: copies every (layer, block) region of the blocks past the
+// receiver's cached prefix.
+void transfer(reference_engine& from, const std::vector<uint32_t>& from_blocks,
+              reference_engine& to, const dynamo::engine::remote_kv& to_blocks) {
+  ASSERT_EQ(from_blocks.size(), to_blocks.blocks.size());
+  ASSERT_EQ(to_blocks.cached_tokens % block_size, 0u);
+  const auto layers = from.kv().geometry().layers;
+  ASSERT_EQ(layers, to.kv().geometry().layers);
+  for (uint32_t layer = 0; layer < layers; ++layer) {
+    for (size_t i = to_blocks.cached_tokens / block_size; i < from_blocks.size(); ++i) {
+      auto src = from.kv().region(layer, from_blocks[i]);
+      auto dst = to.kv().region(layer, to_blocks.blocks[i]);
+      ASSERT_EQ(src.size(), dst.size());
+      std::memcpy(dst.data(), src.data(), src.size());
+    }
+  }
+}
+
+// Prefills `req` on `prefill` (hold_kv), moves its KV to `decode` (unless `copy` is false) and
+// decodes there.
+result run_split(reference_engine& prefill, reference_engine& decode, sequence_request req,
+                 uint32_t expected_cached = 0, bool copy = true) {
+  result failed;
+  const auto id = req.id;
+  auto first_req = req;
+  first_req.stop.max_tokens = 1;
+  first_req.hold_kv = true;
+  if (auto err = prefill.admit(std::move(first_req))) {
+    ADD_FAILURE() << "prefill admit: " << describe(err);
+    return failed;
+  }
+  const auto first = drain(prefill)[id];
+  EXPECT_EQ(first.finish, finish_reason::length);
+  if (first.tokens.size() != 1) {
+    ADD_FAILURE() << "expected exactly one token from the prefill engine";
+    return failed;
+  }
+  auto held = prefill.held_blocks(id);
+  if (!held) {
+    ADD_FAILURE() << "held_blocks: " << describe(held.error());
+    return failed;
+  }
+  EXPECT_EQ(held->tokens, req.prompt.size());
+  EXPECT_EQ(prefill.stats().held_kv_blocks, held->blocks.size());
+  auto remote = decode.admit_remote(std::move(req));
+  if (!remote) {
+    ADD_FAILURE() << "admit_remote: " << describe(remote.error());
+    return failed;
+  }
+  EXPECT_EQ(remote->cached_tokens, expected_cached);
+  EXPECT_EQ(decode.stats().awaiting_kv_sequences, 1u);
+  if (copy)
+    transfer(prefill, held->blocks, decode, *remote);
+  EXPECT_TRUE(prefill.release_held(id));
+  EXPECT_EQ(prefill.stats().active_kv_blocks, 0u) << "release_held frees the prefill blocks";
+  EXPECT_EQ(prefill.stats().held_kv_blocks, 0u);
+  if (auto err = decode.complete_remote(id, first.tokens.front())) {
+    ADD_FAILURE() << "complete_remote: " << describe(err);
+    return failed;
+  }
+  auto out = drain(decode)[id];
+  EXPECT_EQ(decode.stats().active_kv_blocks, 0u) << "no leaked blocks on the decode engine";
+  EXPECT_EQ(out.cached_prompt_tokens, expected_cached);
+  return out;
+}
+
+result run_aggregated(sequence_request req) {
+  auto eng = make_engine();
+  if (!eng)
+    return {};
+  const auto id = req.id;
+  EXPECT_FALSE(eng->admit(std::move(req)));
+  return drain(*eng)[id];
+}
+
+} // namespace
+
+TEST(split_prefill, split_equals_aggregated_for_greedy_and_seeded_sampling) {
+  auto prefill = make_engine();
+  auto decode = make_engine();
+  ASSERT_TRUE(prefill && decode);
+  request_id id = 1;
+  for (const auto how : {sampling{0.0f, std::nullopt}, sampling{0.8f, 1234}}) {
+    for (const size_t len : {1u, 3u, 8u, 13u, 21u}) {
+      SCOPED_TRACE(fmt::format("prompt {} tokens, temperature {}", len, how.temperature));
+      ++id;
+      const auto prompt = prompt_of(static_cast<uint32_t>(id), len);
+      const auto want = run_aggregated(request(id, prompt, 7, how));
+      ASSERT_EQ(want.tokens.size(), 7u);
+      const auto got = run_split(*prefill, *decode, request(id, prompt, 7, how));
+      EXPECT_EQ(got.tokens, want.tokens);
+      EXPECT_EQ(got.finish, finish_reason::length);
+    }
+  }
+}
+
+TEST(split_prefill, without_the_transfer_the_decoder_diverges) {
+  auto prefill = make_engine();
+  auto decode = make_engine();
+  ASSERT_TRUE(prefill && decode);
+  const auto prompt = prompt_of(5, 13);
+  const auto want = run_aggregated(request(1, prompt, 7, {}));
+  const auto got = run_split(*prefill, *decode, request(1, prompt, 7, {}), 0, false);
+  ASSERT_EQ(got.tokens.size(), want.tokens.size());
+  EXPECT_EQ(got.tokens.front(), want.tokens.front()) << "the first token comes from the prefill";
+  EXPECT_NE(got.tokens, want.tokens) << "decoding over an empty KV must not match: the "
+                                        "equality of the other tests proves the transfer";
+}
+
+TEST(split_prefill, the_decoder_reuses_its_cached_prefix_and_skips_those_blocks) {
+  auto prefill = make_engine();
+  auto decode = make_engine();
+  ASSERT_TRUE(prefill && decode);
+  const auto shared = prompt_of(3, 8);
+  auto warm = request(1, shared, 2, {});
+  warm.prompt.push_back(50);
+  ASSERT_FALSE(decode->admit(std::move(warm)));
+  drain(*decode);  // the decoder caches the two blocks of `shared`
+  for (const auto how : {sampling{0.0f, std::nullopt}, sampling{0.8f, 99}}) {
+    const request_id id = how.seed ? 3 : 2;
+    // A suffix of its own, so that only the shared two blocks are cached on the decoder.
+    auto prompt = shared;
+    for (token_id t = 0; t < 5; ++t)
+      prompt.push_back(static_cast<token_id>(10 * id + t));
+    const auto want = run_aggregated(request(id, prompt, 6, how));
+    const auto got = run_split(*prefill, *decode, request(id, prompt, 6, how), 8);
+    EXPECT_EQ(got.tokens, want.tokens);
+  }
+  // A fully cached block-aligned prompt: nothing to copy at all.
+  const auto want = run_aggregated(request(4, shared, 5, {}));
+  const auto got = run_split(*prefill, *decode, request(4, shared, 5, {}), 8);
+  EXPECT_EQ(got.tokens, want.tokens);
+}
+
+TEST(split_prefill, cancel_while_awaiting_kv_frees_the_blocks) {
+  auto eng = make_engine();
+  ASSERT_TRUE(eng);
+  auto remote = eng->admit_remote(request(1, prompt_of(1, 10), 4, {}));
+  ASSERT_TRUE(remote) << describe(remote.error());
+  EXPECT_EQ(remote->blocks.size(), 3u);
+  EXPECT_EQ(eng->block_table(1).size(), 3u);
+  EXPECT_EQ(eng->stats().active_kv_blocks, 3u);
+  EXPECT_FALSE(eng->has_work()) << "awaiting its KV is no work";
+  EXPECT_TRUE(eng->cancel(1));
+  EXPECT_EQ(eng->stats().active_kv_blocks, 0u);
+  EXPECT_EQ(eng->stats().awaiting_kv_sequences, 0u);
+  EXPECT_EQ(classify(eng->complete_remote(1, 5)), errc::not_found);
+}
+
+TEST(split_prefill, errors_are_typed) {
+  auto eng = make_engine();
+  ASSERT_TRUE(eng);
+  EXPECT_EQ(classify(eng->complete_remote(42, 5)), errc::not_found) << "unknown id";
+  EXPECT_EQ(classify(eng->held_blocks(42).error()), errc::not_found);
+  EXPECT_FALSE(eng->release_held(42));
+  auto held_two = request(1, prompt_of(1, 5), 2, {});
+  held_two.hold_kv = true;
+  EXPECT_EQ(classify(eng->admit(std::move(held_two))), errc::invalid_request)
+    << "hold_kv needs max_tokens 1";
+  EXPECT_EQ(classify(eng->admit_remote(request(1, {600}, 4, {})).error()),
+            errc::invalid_request)
+    << "token outside the vocabulary";
+  ASSERT_TRUE(eng->admit_remote(request(1, prompt_of(1, 5), 4, {})));
+  EXPECT_EQ(classify(eng->complete_remote(1, 100000)), errc::invalid_request)
+    << "first token outside the vocabulary";
+  ASSERT_FALSE(eng->complete_remote(1, 5));
+  EXPECT_EQ(classify(eng->complete_remote(1, 5)), errc::invalid_request) << "completed twice";
+  drain(*eng);
+  // 64 blocks of 4 tokens: three 80-token prompts take 60 blocks, a fourth cannot fit now.
+  for (request_id id = 10; id < 13; ++id)
+    ASSERT_TRUE(eng->admit_remote(request(id, prompt_of(static_cast<uint32_t>(id), 80), 1, {})));
+  auto more = eng->admit_remote(request(13, prompt_of(13, 80), 1, {}));
+  ASSERT_FALSE(more);
+  EXPECT_EQ(classify(more.error()), errc::overloaded);
+  EXPECT_EQ(classify(eng->admit_remote(request(14, prompt_of(14, 300), 1, {})).error()),
+            errc::invalid_request)
+    << "a prompt larger than the pool can never fit";
+  for (request_id id = 10; id < 13; ++id)
+    EXPECT_TRUE(eng->cancel(id));
+  EXPECT_EQ(eng->stats().active_kv_blocks, 0u);
+}
