@@ -36,21 +36,10 @@ caf::error parse_leaf(const nlohmann::json& node, const std::string& type,
       strip_first = scheme->get<std::string>() != "never";
     steps.emplace_back(hf_decoder::metaspace{*replacement, strip_first});
   } else if (type == "Replace") {
-    auto pattern = pattern_of(node, "pattern", component);
-    if (!pattern)
-      return std::move(pattern.error());
-    hf_decoder::replace step{{}, std::nullopt, node.at("content").get<std::string>()};
-    if (pattern->regex) {
-      auto compiled = regex::compile(pattern->text);
-      if (!compiled)
-        return std::move(compiled.error());
-      step.pattern = std::move(*compiled);
-    } else if (pattern->text.empty()) {
-      return malformed(component, "Replace with an empty pattern");
-    } else {
-      step.literal = std::move(pattern->text);
-    }
-    steps.emplace_back(std::move(step));
+    auto rule = parse_replace_rule(node, component);
+    if (!rule)
+      return std::move(rule.error());
+    steps.emplace_back(std::move(*rule));
   } else if (type == "Strip") {
     auto content = single_char(node.at("content").get<std::string>(), "Strip content");
     if (!content)
@@ -93,21 +82,8 @@ tokens_t run(const hf_decoder::metaspace& m, tokens_t tokens) {
 }
 
 tokens_t run(const hf_decoder::replace& r, tokens_t tokens) {
-  for (auto& t : tokens) {
-    std::string out;
-    if (!r.pattern) {
-      replace_all(t, r.literal, r.content, out);
-    } else {
-      size_t prev = 0;
-      for (auto [start, end] : r.pattern->find_all(t)) {
-        out.append(t, prev, start - prev);
-        out += r.content;
-        prev = end;
-      }
-      out.append(t, prev);
-    }
-    t = std::move(out);
-  }
+  for (auto& t : tokens)
+    t = r.apply(t);
   return tokens;
 }
 

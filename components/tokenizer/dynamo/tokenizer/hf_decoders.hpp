@@ -3,6 +3,7 @@
 #pragma once
 
 #include "dynamo/tokenizer/regex.hpp"
+#include "dynamo/tokenizer/replace_rule.hpp"
 
 #include <caf/expected.hpp>
 #include <nlohmann/json_fwd.hpp>
@@ -30,11 +31,7 @@ public:
   };
 
   /// Replaces a literal or regex pattern in every token.
-  struct replace {
-    std::string literal;           ///< Used when `pattern` is empty.
-    std::optional<regex> pattern;  ///< A regex pattern.
-    std::string content;           ///< The replacement text.
-  };
+  using replace = replace_rule;
 
   /// Runs of <0xNN> tokens become their bytes (one U+FFFD per byte when not valid UTF-8).
   struct byte_fallback {};

@@ -23,21 +23,10 @@ caf::error parse_leaf(const nlohmann::json& node, const std::string& type,
   else if (type == "Prepend")
     steps.emplace_back(normalizer::prepend{node.at("prepend").get<std::string>()});
   else if (type == "Replace") {
-    auto pattern = pattern_of(node, "pattern", component);
-    if (!pattern)
-      return std::move(pattern.error());
-    normalizer::replace step{{}, std::nullopt, node.at("content").get<std::string>()};
-    if (pattern->regex) {
-      auto compiled = regex::compile(pattern->text);
-      if (!compiled)
-        return std::move(compiled.error());
-      step.pattern = std::move(*compiled);
-    } else if (pattern->text.empty()) {
-      return malformed(component, "Replace with an empty pattern");
-    } else {
-      step.literal = std::move(pattern->text);
-    }
-    steps.emplace_back(std::move(step));
+    auto rule = parse_replace_rule(node, component);
+    if (!rule)
+      return std::move(rule.error());
+    steps.emplace_back(std::move(*rule));
   } else {
     return unsupported_type(component, type);
   }
@@ -49,20 +38,7 @@ std::string apply_step(const normalizer::step& s, std::string text) {
     return to_normal_form(text, *form);
   if (const auto* p = std::get_if<normalizer::prepend>(&s))
     return text.empty() ? text : p->prefix + text;
-  const auto& r = std::get<normalizer::replace>(s);
-  std::string out;
-  if (!r.pattern) {
-    replace_all(text, r.literal, r.content, out);
-    return out;
-  }
-  size_t prev = 0;
-  for (auto [start, end] : r.pattern->find_all(text)) {
-    out.append(text, prev, start - prev);
-    out += r.content;
-    prev = end;
-  }
-  out.append(text, prev);
-  return out;
+  return std::get<normalizer::replace>(s).apply(text);
 }
 
 } // namespace

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "dynamo/tokenizer/regex.hpp"
+#include "dynamo/tokenizer/replace_rule.hpp"
 #include "dynamo/tokenizer/unicode.hpp"
 
 #include <caf/expected.hpp>
@@ -24,11 +25,7 @@ public:
   };
 
   /// Replaces every match of a literal or regex pattern with `content`.
-  struct replace {
-    std::string literal;          ///< Used when `pattern` is empty.
-    std::optional<regex> pattern; ///< A regex pattern.
-    std::string content;          ///< The replacement text.
-  };
+  using replace = replace_rule;
 
   /// One step of the chain.
   using step = std::variant<normal_form, prepend, replace>;
