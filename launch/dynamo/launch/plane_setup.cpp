@@ -1,6 +1,7 @@
 #include "dynamo/launch/plane_setup.hpp"
 
 #include "dynamo/actors/wire/generate_binding.hpp"
+#include "dynamo/actors/wire/kv_query_binding.hpp"
 #include "dynamo/capnp/requests.hpp"
 #include "dynamo/error.hpp"
 #include "dynamo/nats/discovery.hpp"
@@ -14,7 +15,8 @@
 namespace dynamo::launch {
 
 binding_map default_bindings() {
-  return {{"generate", actors::wire::generate_binding()}};
+  return {{"generate", actors::wire::generate_binding()},
+          {"kv", actors::wire::kv_query_binding()}};
 }
 
 caf::expected<std::string> resolve_rpc_address(const discovery_plane& disc,

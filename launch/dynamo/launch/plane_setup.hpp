@@ -41,7 +41,8 @@ struct distributed_settings {
   log_sinks* logs = nullptr;             ///< Where the planes' loggers come from (borrowed).
 };
 
-/// The built-in bindings: "generate" -> the generate interface of the actors.
+/// The built-in bindings: "generate" -> the generate interface of the actors, "kv" -> the
+/// workers' KV recovery interface (kv_query).
 binding_map default_bindings();
 
 /// Finds the RPC address of the process serving `address`: the rpc_address_key metadata of the

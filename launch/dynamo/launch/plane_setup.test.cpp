@@ -68,6 +68,8 @@ TEST(plane_setup, default_bindings_serve_generate) {
   auto bindings = default_bindings();
   ASSERT_EQ(bindings.count("generate"), 1u);
   EXPECT_NE(bindings.at("generate"), nullptr);
+  ASSERT_EQ(bindings.count("kv"), 1u) << "workers serve KV recovery queries over the wire";
+  EXPECT_NE(bindings.at("kv"), nullptr);
 }
 
 } // namespace

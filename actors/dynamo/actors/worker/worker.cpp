@@ -5,6 +5,8 @@
 #include "dynamo/config.hpp"
 #include "dynamo/engine/block_hash.hpp"
 #include "dynamo/error.hpp"
+#include "dynamo/kv_router/event_codec.hpp"
+#include "dynamo/kv_router/event_history.hpp"
 #include "dynamo/lifecycle.hpp"
 #include "dynamo/metrics.hpp"
 #include "dynamo/mocker/mocker_engine.hpp"
@@ -23,6 +25,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <unordered_map>
 
 namespace dynamo::actors {
@@ -66,7 +69,9 @@ struct worker_state {
   bool stepping = false;
   uint64_t step_seq = 0;
   engine::step_result pending;
-  std::vector<engine::kv_event> kv_batch;
+  std::vector<engine::kv_event> kv_batch;  ///< Emitted by the engine, not yet published.
+  std::optional<kv_router::event_history> kv_history;  ///< Published events, for gap replays.
+  uint32_t kv_block_size = 0;
   std::unique_ptr<event_publisher> publisher;
   std::optional<lease_id> lease;
   lifecycle life;
@@ -79,33 +84,10 @@ struct worker_state {
 
 using worker_pointer = worker_actor::stateful_pointer<worker_state>;
 
-std::string encode_kv_batch(uint64_t worker, const std::vector<engine::kv_event>& events) {
-  auto arr = nlohmann::json::array();
-  for (const auto& ev : events) {
-    nlohmann::json j;
-    j["event_id"] = ev.event_id;
-    switch (ev.type) {
-      case engine::kv_event::kind::stored:
-        j["type"] = "stored";
-        j["block_hashes"] = ev.block_hashes;
-        j["token_hashes"] = ev.token_hashes;
-        if (ev.parent_hash)
-          j["parent_hash"] = *ev.parent_hash;
-        break;
-      case engine::kv_event::kind::removed:
-        j["type"] = "removed";
-        j["block_hashes"] = ev.block_hashes;
-        break;
-      case engine::kv_event::kind::cleared:
-        j["type"] = "cleared";
-        break;
-    }
-    arr.push_back(std::move(j));
-  }
-  nlohmann::json doc;
-  doc["worker_id"] = worker;
-  doc["events"] = std::move(arr);
-  return doc.dump();
+/// A batch of this worker's KV events (tier: the engine's device memory).
+kv_router::event_batch make_kv_batch(const worker_state& st, std::vector<engine::kv_event> events) {
+  return kv_router::event_batch{st.ctx.instance.value, st.kv_block_size,
+                                kv_router::storage_tier::device, std::move(events)};
 }
 
 std::string encode_load(uint64_t worker, const engine::engine_stats& s, size_t active) {
@@ -142,16 +124,50 @@ void publish_load(worker_pointer self, bool force) {
   }
 }
 
+/// Publishes the events the engine emitted since the last flush and keeps them for replays.
 void flush_kv_events(worker_pointer self) {
   auto& st = self->state;
-  if (st.kv_batch.empty() || !st.publisher)
+  if (st.kv_batch.empty())
     return;
-  auto res = st.publisher->publish(kv_events_subject(st.ctx.id()),
-                                   encode_kv_batch(st.ctx.instance.value, st.kv_batch));
+  for (const auto& ev : st.kv_batch)
+    st.kv_history->append(ev);
+  auto batch = make_kv_batch(st, std::exchange(st.kv_batch, {}));
+  if (!st.publisher)
+    return;
+  auto res = st.publisher->publish(kv_events_subject(st.ctx.id()), kv_router::encode_batch(batch));
   if (!res)
-    st.ctx.log->warn("cannot publish {} KV event(s): {}", st.kv_batch.size(),
-                     describe(res.error()));
-  st.kv_batch.clear();
+    st.ctx.log->warn("cannot publish KV events {}..{}: {}", batch.events.front().event_id,
+                     batch.events.back().event_id, describe(res.error()));
+}
+
+/// Answers a KV query: the published events after `after` while the history still holds them
+/// all, else a dump of the engine's prefix cache as of the newest published event.
+caf::result<kv_replay> answer_kv_query(worker_pointer self, uint64_t after, bool force_dump) {
+  auto& st = self->state;
+  // Events the engine emitted but the worker did not publish yet are published first, so that
+  // a dump reflects exactly the events up to last_event_id.
+  flush_kv_events(self);
+  kv_replay reply;
+  reply.last_event_id = st.kv_history->last_event_id();
+  std::optional<std::vector<engine::kv_event>> range;
+  if (!force_dump)
+    range = st.kv_history->since(after);
+  if (range && range->size() <= kv_router::max_events_per_batch) {
+    reply.batch = kv_router::encode_batch(make_kv_batch(st, std::move(*range)));
+    st.ctx.log->debug("KV query after event {}: replaying up to event {}", after,
+                      reply.last_event_id);
+    return reply;
+  }
+  auto dump = st.engine->kv_snapshot();
+  if (dump.size() > kv_router::max_events_per_batch)
+    return make_error(errc::internal, "the worker's KV dump is too large to send",
+                      fmt::format("{} stored events exceed the batch limit of {}", dump.size(),
+                                  kv_router::max_events_per_batch));
+  reply.full_dump = true;
+  st.ctx.log->debug("KV query after event {}{}: full dump of {} chain(s) as of event {}", after,
+                    force_dump ? " (forced)" : "", dump.size(), reply.last_event_id);
+  reply.batch = kv_router::encode_batch(make_kv_batch(st, std::move(dump)));
+  return reply;
 }
 
 void finish_drain_if_idle(worker_pointer self) {
@@ -313,6 +329,19 @@ caf::error register_worker(worker_pointer self) {
     reg.capacity.max_num_seqs = stats.max_sequences;
   reg.capacity.hash_scheme = fmt::format("xxh3-64:seed={}", engine::block_hash_seed);
   reg.extra = {{"interfaces", "worker,generate"}, {"engine", st.engine->name()}};
+  // The kv endpoint is served first, so that a router that sees the registration can recover
+  // at once. Without it the worker still serves (routers then cannot repair gaps).
+  auto kv_address = st.ctx.address(kv_query_api::name);
+  if (auto err = st.ctx.rt->requests().serve(kv_address, caf::actor_cast<caf::actor>(self))) {
+    st.ctx.log->warn("cannot serve the kv endpoint, so routers cannot recover missed KV events "
+                     "of this worker: {}",
+                     describe(err));
+  } else {
+    reg.endpoints.emplace(kv_query_api::name, 1);
+    self->attach_functor([requests = st.ctx.rt->requests_ptr(), kv_address](const caf::error&) {
+      requests->withdraw(kv_address);
+    });
+  }
   auto lease = announce_registration(st.ctx, caf::actor_cast<caf::actor>(self), "generate",
                                      std::move(reg));
   if (!lease)
@@ -328,6 +357,8 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, component_conte
   state.ctx = std::move(ctx);
   state.cfg = std::move(cfg);
   state.engine = std::move(engine);
+  state.kv_history.emplace(state.cfg.kv_event_history);
+  state.kv_block_size = state.engine->stats().kv_block_size;
   init_metrics(self);
   state.engine->set_kv_event_sink(
     [self](const engine::kv_event& ev) { self->state.kv_batch.push_back(ev); });
@@ -387,6 +418,9 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, component_conte
       return promise;
     },
     [self](cancel_atom, request_id id, cancel_kind kind) { cancel_request(self, id, kind); },
+    [self](kv_query_atom, uint64_t after_event_id, bool force_dump) -> caf::result<kv_replay> {
+      return answer_kv_query(self, after_event_id, force_dump);
+    },
     [self](step_atom, uint64_t seq) {
       if (seq == self->state.step_seq && self->state.stepping)
         deliver_step(self);
@@ -436,6 +470,8 @@ void worker_config::bind(option_set& opts, const std::string& prefix) {
   opts.add(default_model_path, prefix + ".default-model-path",
            "the reference engine's model path when --model is not given");
   opts.add(load_interval, prefix + ".load-interval", "minimum gap between load publications");
+  opts.add(kv_event_history, prefix + ".kv-event-history",
+           "newest KV events kept for routers' gap replays (>= 1; older gaps get a full dump)");
   opts.add(scheduler.block_size, prefix + ".block-size", "tokens per KV block");
   opts.add(scheduler.total_kv_blocks, prefix + ".num-gpu-blocks", "KV blocks in the pool");
   opts.add(scheduler.max_num_seqs, prefix + ".max-num-seqs", "most sequences running at once");
@@ -538,6 +574,10 @@ namespace {
 
 caf::actor spawn_with_engine(component_context& ctx, const worker_config& given) {
   auto cfg = resolve_model_path(given);
+  if (cfg.kv_event_history == 0) {
+    ctx.log->error("invalid kv-event-history 0: the worker must keep at least one KV event");
+    return {};
+  }
   auto engine = make_engine(cfg, ctx.log);
   if (!engine) {
     ctx.log->error("cannot start the {} engine: {}", cfg.engine, describe(engine.error()));

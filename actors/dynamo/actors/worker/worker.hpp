@@ -3,6 +3,7 @@
 // registers itself (with its capacity facts) in discovery.
 #pragma once
 
+#include "dynamo/actors/kv_messages.hpp"
 #include "dynamo/actors/messages.hpp"
 #include "dynamo/batching/scheduler_config.hpp"
 #include "dynamo/component.hpp"
@@ -24,10 +25,10 @@ using step_atom = caf::atom_constant<caf::atom("step")>;
 /// Internal: the drain bound passed.
 using drain_to_atom = caf::atom_constant<caf::atom("drain_to")>;
 
-/// The worker's full typed interface: the public generate + lifecycle contract, plus the
-/// messages it sends itself.
-using worker_actor = generate_actor::extend_with<lifecycle_actor>::extend<
-  caf::reacts_to<step_atom, uint64_t>, caf::reacts_to<drain_to_atom>>;
+/// The worker's full typed interface: the public generate + lifecycle + kv_query contract, plus
+/// the messages it sends itself.
+using worker_actor = generate_actor::extend_with<lifecycle_actor>::extend_with<
+  kv_query_actor>::extend<caf::reacts_to<step_atom, uint64_t>, caf::reacts_to<drain_to_atom>>;
 
 /// Worker settings (flags "--<name>.*").
 struct worker_config {
@@ -48,6 +49,9 @@ struct worker_config {
   /// "mock-model" without files.
   std::string default_model_path;
   std::chrono::milliseconds load_interval{100};   ///< Minimum gap between load publications.
+  /// Newest KV events kept for the kv endpoint's gap replays (>= 1); a router that missed
+  /// older ones gets a full dump instead.
+  uint32_t kv_event_history = 8192;
   batching::scheduler_config scheduler;           ///< Batching and KV cache (every engine).
   mocker::simulation_config mocker;               ///< Mocker only: speed and output tokens.
   reference::compute_config reference;            ///< Reference engine only: threads, KV bytes.
@@ -61,9 +65,10 @@ std::string kv_events_subject(const component_id& component);
 /// Load metrics subject.
 std::string load_subject(const component_id& component);
 
-/// Spawns a worker driving `engine` (detached when engine->computes()). Registers
-/// `<ns>/<name>/<instance>` in discovery and serves
-/// `<ns>.<name>.generate` on the request plane.
+/// Spawns a worker driving `engine` (detached when engine->computes()). Serves
+/// `<ns>.<name>.generate` and `<ns>.<name>.kv` (KV recovery; left out of the registration, with
+/// a warning, when the request plane cannot serve it) on the request plane and registers
+/// `<ns>/<name>/<instance>` in discovery with both endpoints.
 worker_actor spawn_worker(component_context& ctx, const worker_config& cfg,
                           std::unique_ptr<engine::engine> engine);
 
@@ -83,7 +88,7 @@ caf::expected<std::unique_ptr<engine::engine>> make_engine(const worker_config& 
 /// Graph component: an aggregated worker whose engine is chosen by --<name>.engine.
 struct aggregated_worker {
   using config = worker_config;
-  using provides = interfaces<worker_api, generate_api>;
+  using provides = interfaces<worker_api, generate_api, kv_query_api>;
   using requires_ = interfaces<>;
   static constexpr std::string_view kind = "worker";
   /// Spawns one replica (an engine that computes gets a thread of its own).
@@ -93,7 +98,7 @@ struct aggregated_worker {
 /// Graph component: an aggregated worker with the mocker engine.
 struct mocker_worker {
   using config = worker_config;
-  using provides = interfaces<worker_api, generate_api>;
+  using provides = interfaces<worker_api, generate_api, kv_query_api>;
   using requires_ = interfaces<>;
   static constexpr std::string_view kind = "worker";
   /// Spawns one replica (the mocker is seeded with the replica's instance id).

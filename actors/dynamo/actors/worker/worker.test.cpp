@@ -4,6 +4,7 @@
 #include "dynamo/actors/worker/worker.hpp"
 
 #include "dynamo/error.hpp"
+#include "dynamo/kv_router/event_codec.hpp"
 #include "dynamo/plane/discovery.hpp"
 #include "dynamo/plane/registration.hpp"
 #include "dynamo/testing/actor_fakes.hpp"
@@ -252,12 +253,13 @@ TEST_F(worker_test, publishes_kv_events_and_load_on_the_event_plane) {
   auto stored_hashes = [&kv] {
     size_t n = 0;
     for (const auto& m : kv.messages()) {
-      auto doc = nlohmann::json::parse(m.payload, nullptr, false);
-      if (doc.is_discarded() || !doc.contains("events"))
+      auto batch = kv_router::decode_batch(m.payload);
+      EXPECT_TRUE(batch) << "a published KV batch must decode: " << describe(batch.error());
+      if (!batch)
         continue;
-      for (const auto& ev : doc["events"])
-        if (ev.value("type", "") == "stored")
-          n += ev["block_hashes"].size();
+      for (const auto& ev : batch->events)
+        if (ev.type == engine::kv_event::kind::stored)
+          n += ev.block_hashes.size();
     }
     return n;
   };
@@ -286,10 +288,10 @@ TEST_F(worker_test, registers_its_capacity_in_discovery) {
   EXPECT_EQ(rec.metadata["model"], "test-model");
   EXPECT_EQ(rec.metadata["kv_block_size"], "16");
   EXPECT_EQ(rec.metadata["total_kv_blocks"], std::to_string(kv_blocks));
-  EXPECT_EQ(rec.metadata["endpoints"], "generate@1");
+  EXPECT_EQ(rec.metadata["endpoints"], "generate@1,kv@1");
   auto reg = instance_registration::from_metadata(rec.metadata);
   ASSERT_TRUE(reg) << "the worker's own record must decode: " << describe(reg.error());
-  EXPECT_EQ(reg->endpoints, (std::map<std::string, uint32_t>{{"generate", 1}}));
+  EXPECT_EQ(reg->endpoints, (std::map<std::string, uint32_t>{{"generate", 1}, {"kv", 1}}));
   EXPECT_EQ(reg->capacity.model, "test-model");
   EXPECT_EQ(reg->capacity.kv_block_size, 16u);
   EXPECT_EQ(reg->capacity.total_kv_blocks, kv_blocks);

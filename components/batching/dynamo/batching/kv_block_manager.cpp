@@ -108,6 +108,10 @@ void kv_block_manager::register_blocks(std::span<const block_index> blocks,
       if (inserted) {
         blk.registered = true;
         blk.sequence_hash = sequence_hashes[i];
+        blk.local_hash = local_hashes[i];
+        auto blk_parent = i == 0 ? parent : std::optional<uint64_t>{sequence_hashes[i - 1]};
+        blk.has_parent = blk_parent.has_value();
+        blk.parent_hash = blk_parent.value_or(0);
       }
     }
     if (!inserted) {
@@ -138,6 +142,67 @@ void kv_block_manager::release(std::span<const block_index> blocks) {
     else
       free_.push_back(b);
   }
+}
+
+std::vector<engine::kv_event> kv_block_manager::snapshot() const {
+  std::vector<engine::kv_event> out;
+  if (!prefix_caching_ || cached_.empty())
+    return out;
+  // Children by the parent's sequence hash; blocks whose parent is not registered start a run.
+  std::unordered_map<uint64_t, std::vector<block_index>> children;
+  std::vector<block_index> starts;
+  for (block_index b = 0; b < blocks_.size(); ++b) {
+    const auto& blk = blocks_[b];
+    if (!blk.registered)
+      continue;
+    if (blk.has_parent && blk.parent_hash != blk.sequence_hash && cached_.contains(blk.parent_hash))
+      children[blk.parent_hash].push_back(b);
+    else
+      starts.push_back(b);
+  }
+  std::vector<bool> emitted(blocks_.size(), false);
+  // Depth first: a run follows the first child; siblings start runs of their own later, after
+  // the run that holds their parent.
+  auto emit_runs_from = [this, &out, &children, &emitted](block_index start) {
+    std::vector<block_index> pending{start};
+    while (!pending.empty()) {
+      auto b = pending.back();
+      pending.pop_back();
+      if (emitted[b])
+        continue;
+      engine::kv_event run;
+      run.type = engine::kv_event::kind::stored;
+      if (blocks_[b].has_parent)
+        run.parent_hash = blocks_[b].parent_hash;
+      while (true) {
+        emitted[b] = true;
+        run.block_hashes.push_back(blocks_[b].sequence_hash);
+        run.token_hashes.push_back(blocks_[b].local_hash);
+        auto kids = children.find(blocks_[b].sequence_hash);
+        if (kids == children.end())
+          break;
+        auto next = npos;
+        for (auto i = kids->second.rbegin(); i != kids->second.rend(); ++i) {
+          if (emitted[*i])
+            continue;
+          if (next != npos)
+            pending.push_back(next);
+          next = *i;
+        }
+        if (next == npos)
+          break;
+        b = next;
+      }
+      out.push_back(std::move(run));
+    }
+  };
+  for (auto b : starts)
+    emit_runs_from(b);
+  // Only a cycle of parent links (a hash collision) leaves blocks unreached: report them anyway.
+  for (block_index b = 0; b < blocks_.size(); ++b)
+    if (blocks_[b].registered && !emitted[b])
+      emit_runs_from(b);
+  return out;
 }
 
 bool kv_block_manager::is_cached(uint64_t sequence_hash) const {
@@ -186,6 +251,9 @@ block_index kv_block_manager::evict_lru(std::vector<uint64_t>* removed) {
     removed->push_back(blk.sequence_hash);
   blk.registered = false;
   blk.sequence_hash = 0;
+  blk.local_hash = 0;
+  blk.parent_hash = 0;
+  blk.has_parent = false;
   return b;
 }
 

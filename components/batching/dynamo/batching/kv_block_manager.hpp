@@ -61,6 +61,12 @@ public:
   /// become free.
   void release(std::span<const block_index> blocks);
 
+  /// Every registered block (active and inactive) as stored events with event_id 0, one per
+  /// maximal chain run, ordered so that a block's parent, when registered too, comes first;
+  /// replaying the emitted events so far into an empty index gives the same blocks, hashes and
+  /// parents. Empty with prefix caching off. Owner's thread; never fails.
+  std::vector<engine::kv_event> snapshot() const;
+
   /// True if a block is registered under `sequence_hash`.
   bool is_cached(uint64_t sequence_hash) const;
 
@@ -93,8 +99,11 @@ private:
 
   struct block {
     uint64_t sequence_hash = 0;
+    uint64_t local_hash = 0;   // registered blocks: for snapshots
+    uint64_t parent_hash = 0;  // registered blocks with has_parent: for snapshots
     uint32_t refs = 0;
     bool registered = false;
+    bool has_parent = false;
     block_index lru_prev = npos;
     block_index lru_next = npos;
   };

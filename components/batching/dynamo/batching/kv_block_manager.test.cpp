@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <span>
 #include <vector>
 
 namespace dynamo::batching {
@@ -228,6 +230,89 @@ TEST(kv_block_manager, no_sink_means_no_event_ids_consumed) {
   register_all(kv, b, {1});
   EXPECT_EQ(kv.next_event_id(), 1u);
   EXPECT_TRUE(kv.is_cached(1)) << "caching works without a sink";
+}
+
+TEST(kv_block_manager, snapshot_groups_chains_and_puts_parents_first) {
+  kv_block_manager kv{16, true};
+  recorder rec;
+  kv.set_event_sink(rec.sink());
+  // Trunk 1000..1003, a branch 1100..1101 off 1001, and a lone chain 2000 with parent 77.
+  std::vector<block_index> trunk;
+  ASSERT_TRUE(kv.allocate(4, trunk));
+  register_all(kv, trunk, seq_hashes(1000, 4));
+  std::vector<block_index> branch;
+  ASSERT_TRUE(kv.allocate(2, branch));
+  register_all(kv, branch, seq_hashes(1100, 2), 1001);
+  std::vector<block_index> lone;
+  ASSERT_TRUE(kv.allocate(1, lone));
+  register_all(kv, lone, {2000}, 77);
+  kv.release(branch);  // inactive blocks belong to the snapshot as well
+
+  auto snap = kv.snapshot();
+  ASSERT_EQ(snap.size(), 3u) << "one stored event per maximal chain run";
+  for (const auto& ev : snap) {
+    EXPECT_EQ(ev.event_id, 0u);
+    EXPECT_EQ(ev.type, kv_event::kind::stored);
+    EXPECT_EQ(ev.block_hashes.size(), ev.token_hashes.size());
+    for (size_t i = 0; i < ev.block_hashes.size(); ++i)
+      EXPECT_EQ(ev.token_hashes[i], ev.block_hashes[i] + 1000) << "local hash of a block";
+  }
+  EXPECT_THAT(snap[0].block_hashes, ElementsAre(1000u, 1001u, 1002u, 1003u));
+  EXPECT_FALSE(snap[0].parent_hash);
+  EXPECT_THAT(snap[1].block_hashes, ElementsAre(1100u, 1101u));
+  EXPECT_EQ(snap[1].parent_hash, std::optional<uint64_t>{1001u});
+  EXPECT_THAT(snap[2].block_hashes, ElementsAre(2000u));
+  EXPECT_EQ(snap[2].parent_hash, std::optional<uint64_t>{77u})
+    << "a parent that is not cached here is still reported, as the stored event did";
+  EXPECT_EQ(kv.next_event_id(), 4u) << "a snapshot emits no events";
+}
+
+TEST(kv_block_manager, snapshot_leaves_out_evicted_blocks_and_keeps_orphans) {
+  kv_block_manager kv{4, true};
+  std::vector<block_index> seq;
+  ASSERT_TRUE(kv.allocate(4, seq));
+  register_all(kv, seq, seq_hashes(1000, 4));
+  // The first two blocks stay referenced; the last two are released tail first and evicted.
+  kv.release(std::span{seq}.subspan(2));
+  std::vector<block_index> other;
+  ASSERT_TRUE(kv.allocate(1, other));
+  auto snap = kv.snapshot();
+  ASSERT_EQ(snap.size(), 1u);
+  EXPECT_THAT(snap[0].block_hashes, ElementsAre(1000u, 1001u, 1002u));
+  EXPECT_FALSE(kv.is_cached(1003));
+}
+
+TEST(kv_block_manager, snapshot_is_empty_without_prefix_caching_or_blocks) {
+  kv_block_manager off{4, false};
+  std::vector<block_index> b;
+  ASSERT_TRUE(off.allocate(2, b));
+  register_all(off, b, {1, 2});
+  EXPECT_THAT(off.snapshot(), IsEmpty());
+  kv_block_manager empty{4, true};
+  EXPECT_THAT(empty.snapshot(), IsEmpty());
+}
+
+TEST(kv_block_manager, snapshot_branches_continue_with_the_first_child) {
+  kv_block_manager kv{16, true};
+  // Root 1 with three children 10, 20, 30 (in registration order); 20 has a child 21.
+  std::vector<block_index> root;
+  ASSERT_TRUE(kv.allocate(1, root));
+  register_all(kv, root, {1});
+  for (uint64_t child : {10u, 20u, 30u}) {
+    std::vector<block_index> b;
+    ASSERT_TRUE(kv.allocate(1, b));
+    register_all(kv, b, {child}, 1);
+  }
+  std::vector<block_index> grandchild;
+  ASSERT_TRUE(kv.allocate(1, grandchild));
+  register_all(kv, grandchild, {21}, 20);
+  auto snap = kv.snapshot();
+  ASSERT_EQ(snap.size(), 3u);
+  EXPECT_THAT(snap[0].block_hashes, ElementsAre(1u, 10u));
+  EXPECT_THAT(snap[1].block_hashes, ElementsAre(20u, 21u));
+  EXPECT_EQ(snap[1].parent_hash, std::optional<uint64_t>{1u});
+  EXPECT_THAT(snap[2].block_hashes, ElementsAre(30u));
+  EXPECT_EQ(snap[2].parent_hash, std::optional<uint64_t>{1u});
 }
 
 } // namespace

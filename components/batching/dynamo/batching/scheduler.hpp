@@ -108,6 +108,9 @@ public:
   /// The block pool (for statistics and tests).
   const kv_block_manager& kv() const noexcept { return kv_; }
 
+  /// The prefix cache as stored events (kv_block_manager::snapshot; see engine::kv_snapshot).
+  std::vector<engine::kv_event> kv_snapshot() const { return kv_.snapshot(); }
+
   /// Installs the receiver of KV events.
   void set_kv_event_sink(engine::kv_event_sink sink) { kv_.set_event_sink(std::move(sink)); }
 

@@ -7,6 +7,9 @@
 
 #include <map>
 #include <numeric>
+#include <optional>
+#include <random>
+#include <vector>
 
 namespace dynamo::batching {
 namespace {
@@ -321,6 +324,118 @@ TEST(scheduler, cancel_frees_blocks_of_running_and_waiting_sequences) {
   EXPECT_EQ(s.kv_tokens(), 0u);
   EXPECT_EQ(s.prefill_tokens_pending(), 0u);
   EXPECT_EQ(s.waiting_count() + s.running_count(), 0u);
+}
+
+// What an index learns about one block from stored events.
+struct indexed_block {
+  uint64_t local = 0;
+  std::optional<uint64_t> parent;
+  friend bool operator==(const indexed_block&, const indexed_block&) = default;
+};
+
+// An index as a router would build it: sequence hash -> block.
+using index_model = std::map<uint64_t, indexed_block>;
+
+void apply_event(index_model& index, const engine::kv_event& ev) {
+  switch (ev.type) {
+    case engine::kv_event::kind::stored:
+      ASSERT_EQ(ev.block_hashes.size(), ev.token_hashes.size());
+      for (size_t i = 0; i < ev.block_hashes.size(); ++i)
+        index[ev.block_hashes[i]] = indexed_block{
+          ev.token_hashes[i], i == 0 ? ev.parent_hash : ev.block_hashes[i - 1]};
+      break;
+    case engine::kv_event::kind::removed:
+      for (auto h : ev.block_hashes)
+        index.erase(h);
+      break;
+    case engine::kv_event::kind::cleared:
+      index.clear();
+      break;
+  }
+}
+
+// Replays the scheduler's snapshot into an empty index, checking that every parent the
+// snapshot holds comes before its children, and compares it with the index built from events.
+void expect_snapshot_matches(const scheduler& s, const index_model& from_events, int iteration) {
+  index_model replayed;
+  for (const auto& ev : s.kv_snapshot()) {
+    EXPECT_EQ(ev.event_id, 0u) << "iteration " << iteration;
+    EXPECT_EQ(ev.type, engine::kv_event::kind::stored) << "iteration " << iteration;
+    ASSERT_FALSE(ev.block_hashes.empty()) << "iteration " << iteration;
+    if (ev.parent_hash && from_events.contains(*ev.parent_hash)) {
+      EXPECT_TRUE(replayed.contains(*ev.parent_hash))
+        << "iteration " << iteration << ": block " << ev.block_hashes[0]
+        << " comes before its parent " << *ev.parent_hash;
+    }
+    for (auto h : ev.block_hashes) {
+      EXPECT_FALSE(replayed.contains(h)) << "iteration " << iteration << ": block " << h
+                                         << " appears twice in the snapshot";
+    }
+    apply_event(replayed, ev);
+  }
+  EXPECT_EQ(replayed.size(), from_events.size()) << "iteration " << iteration;
+  EXPECT_TRUE(replayed == from_events)
+    << "iteration " << iteration << ": the snapshot must describe exactly the blocks, local "
+    << "hashes and parents that the events emitted so far describe";
+}
+
+TEST(scheduler, kv_snapshot_replays_to_what_the_emitted_events_describe) {
+  for (uint64_t seed : {1u, 2u, 3u, 4u}) {
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
+    auto cfg = small_config();  // 64 blocks of 4 tokens: the workload keeps evicting
+    index_model from_events;
+    uint64_t last_event_id = 0;
+    uint64_t removals = 0;
+    scheduler s{cfg, nullptr};
+    s.set_kv_event_sink([&from_events, &last_event_id, &removals](const engine::kv_event& ev) {
+      EXPECT_EQ(ev.event_id, last_event_id + 1) << "event ids ascend one by one";
+      last_event_id = ev.event_id;
+      removals += ev.type == engine::kv_event::kind::removed ? 1 : 0;
+      apply_event(from_events, ev);
+    });
+    std::mt19937_64 rng{seed};
+    // Shared prefixes (system prompts) from a small vocabulary, so that suffixes share too.
+    std::vector<std::vector<token_id>> prefixes;
+    for (size_t p = 0; p < 4; ++p) {
+      std::vector<token_id> prefix(8 + rng() % 33);
+      for (auto& t : prefix)
+        t = static_cast<token_id>(1 + rng() % 6);
+      prefixes.push_back(std::move(prefix));
+    }
+    std::vector<engine::request_id> live;
+    engine::request_id next_id = 1;
+    std::vector<sequence_output> out;
+    for (int iteration = 0; iteration < 1200; ++iteration) {
+      auto action = rng() % 10;
+      if (action < 3) {
+        auto req = make_request(next_id++, 0, 1 + static_cast<uint32_t>(rng() % 24));
+        req.prompt = prefixes[rng() % prefixes.size()];
+        for (auto n = rng() % 25; n > 0; --n)
+          req.prompt.push_back(static_cast<token_id>(1 + rng() % 3));
+        auto id = req.id;
+        if (!admit(s, std::move(req)))
+          live.push_back(id);
+      } else if (action == 3 && !live.empty()) {
+        auto pos = live.begin() + static_cast<ptrdiff_t>(rng() % live.size());
+        EXPECT_TRUE(s.cancel(*pos));
+        live.erase(pos);
+      } else {
+        s.schedule();
+        out.clear();
+        s.complete(out, pick);
+        for (const auto& o : out)
+          if (o.finish != finish_reason::none)
+            std::erase(live, o.id);
+      }
+      if (iteration % 20 == 0)
+        expect_snapshot_matches(s, from_events, iteration);
+    }
+    drain(s, cfg);
+    expect_snapshot_matches(s, from_events, -1);
+    EXPECT_GT(last_event_id, 100u) << "the workload must store many blocks";
+    EXPECT_GT(removals, 10u) << "the workload must evict cached blocks";
+    EXPECT_FALSE(from_events.empty());
+  }
 }
 
 } // namespace

@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace dynamo::engine {
 
@@ -43,6 +44,12 @@ public:
 
   /// Installs the receiver of KV events (replaces any previous one; empty = discard).
   virtual void set_kv_event_sink(kv_event_sink sink) = 0;
+
+  /// The blocks this engine holds in its prefix cache right now (active and cached), as stored
+  /// events in an order where every parent precedes its children, with event_id 0. Replaying
+  /// them into an empty index reproduces what the engine's events so far describe. Owner's
+  /// thread; never fails. Default: empty (an engine without prefix caching).
+  virtual std::vector<kv_event> kv_snapshot() const;
 
   /// True if step() spends real time computing (then its owner gives it a thread of its own
   /// instead of blocking a shared scheduler thread). False by default.
@@ -80,6 +87,10 @@ private:
                       "engine " + name() + " has no admit_remote/complete_remote");
   }
 };
+
+inline std::vector<kv_event> engine::kv_snapshot() const {
+  return {};
+}
 
 inline bool engine::release_held(request_id) {
   return false;

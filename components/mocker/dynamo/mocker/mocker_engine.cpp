@@ -82,4 +82,8 @@ void mocker_engine::set_kv_event_sink(dynamo::engine::kv_event_sink sink) {
   scheduler_.set_kv_event_sink(std::move(sink));
 }
 
+std::vector<dynamo::engine::kv_event> mocker_engine::kv_snapshot() const {
+  return scheduler_.kv_snapshot();
+}
+
 } // namespace dynamo::mocker

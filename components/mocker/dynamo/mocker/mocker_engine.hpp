@@ -12,6 +12,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace dynamo::mocker {
 
@@ -46,6 +47,9 @@ public:
 
   /// See engine::set_kv_event_sink.
   void set_kv_event_sink(dynamo::engine::kv_event_sink sink) override;
+
+  /// See engine::kv_snapshot (the shared scheduler's prefix cache).
+  std::vector<dynamo::engine::kv_event> kv_snapshot() const override;
 
   /// See engine::release_held.
   bool release_held(dynamo::engine::request_id id) override;

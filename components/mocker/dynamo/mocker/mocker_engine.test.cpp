@@ -271,6 +271,29 @@ TEST(mocker_engine, kv_events_describe_stored_and_removed_blocks) {
     EXPECT_EQ(events[i].event_id, i + 1) << "event ids increase by one from 1";
 }
 
+TEST(mocker_engine, kv_snapshot_lists_the_cached_blocks_as_one_chain) {
+  auto cfg = test_config();
+  cfg.total_kv_blocks = 16;
+  cfg.block_size = 4;
+  mocker_engine eng{cfg, nullptr};
+  EXPECT_TRUE(eng.kv_snapshot().empty()) << "nothing is cached before any request";
+  auto prompt = prompt_of(13);
+  ASSERT_FALSE(eng.admit(make_request(1, prompt, 8)));
+  drain(eng);
+  auto snap = eng.kv_snapshot();
+  ASSERT_EQ(snap.size(), 1u) << "one sequence's blocks form one chain run";
+  EXPECT_EQ(snap[0].event_id, 0u);
+  EXPECT_EQ(snap[0].type, kv_event::kind::stored);
+  EXPECT_FALSE(snap[0].parent_hash);
+  // 13 prompt + 7 computed output tokens = 5 full blocks; the first 3 are the prompt's.
+  ASSERT_EQ(snap[0].block_hashes.size(), 5u);
+  auto expected = engine::hash_blocks(prompt, 4);
+  EXPECT_EQ(std::vector(snap[0].block_hashes.begin(), snap[0].block_hashes.begin() + 3),
+            expected.sequence);
+  EXPECT_EQ(std::vector(snap[0].token_hashes.begin(), snap[0].token_hashes.begin() + 3),
+            expected.local);
+}
+
 TEST(mocker_engine, cancel_frees_all_blocks_and_silences_the_sequence) {
   mocker_engine eng{test_config(), nullptr};
   for (engine::request_id id = 1; id <= 20; ++id)

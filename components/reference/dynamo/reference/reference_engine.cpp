@@ -232,6 +232,10 @@ void reference_engine::set_kv_event_sink(dynamo::engine::kv_event_sink sink) {
   scheduler_.set_kv_event_sink(std::move(sink));
 }
 
+std::vector<dynamo::engine::kv_event> reference_engine::kv_snapshot() const {
+  return scheduler_.kv_snapshot();
+}
+
 std::vector<uint32_t> reference_engine::block_table(dynamo::engine::request_id id) const {
   const auto* seq = scheduler_.find(id);
   if (seq == nullptr)

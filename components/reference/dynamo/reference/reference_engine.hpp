@@ -73,6 +73,9 @@ public:
   /// See engine::set_kv_event_sink.
   void set_kv_event_sink(dynamo::engine::kv_event_sink sink) override;
 
+  /// See engine::kv_snapshot (the shared scheduler's prefix cache).
+  std::vector<dynamo::engine::kv_event> kv_snapshot() const override;
+
   /// See engine::release_held. Engine thread.
   bool release_held(dynamo::engine::request_id id) override;
 

@@ -474,6 +474,28 @@ TEST(reference_engine, block_table_lists_the_blocks_of_a_running_sequence) {
   EXPECT_TRUE(eng->block_table(1).empty());
 }
 
+TEST(reference_engine, kv_snapshot_lists_what_its_events_stored) {
+  auto cfg = small_config();
+  cfg.total_kv_blocks = 16;
+  auto eng = make_engine(cfg);
+  ASSERT_TRUE(eng);
+  std::vector<uint64_t> stored;
+  eng->set_kv_event_sink([&stored](const dynamo::engine::kv_event& ev) {
+    if (ev.type == dynamo::engine::kv_event::kind::stored)
+      stored.insert(stored.end(), ev.block_hashes.begin(), ev.block_hashes.end());
+  });
+  EXPECT_TRUE(eng->kv_snapshot().empty());
+  run_one(*eng, request(1, prompt_of(9, 14), 9));
+  ASSERT_FALSE(stored.empty());
+  std::vector<uint64_t> snapshot;
+  for (const auto& ev : eng->kv_snapshot()) {
+    EXPECT_EQ(ev.event_id, 0u);
+    EXPECT_EQ(ev.block_hashes.size(), ev.token_hashes.size());
+    snapshot.insert(snapshot.end(), ev.block_hashes.begin(), ev.block_hashes.end());
+  }
+  EXPECT_EQ(snapshot, stored) << "nothing was evicted: the snapshot holds every stored block";
+}
+
 TEST(reference_engine, kv_events_carry_the_block_hashes_of_the_tokens) {
   auto cfg = small_config();
   cfg.total_kv_blocks = 8;
