@@ -96,6 +96,8 @@ public:
   std::shared_ptr<discovery_plane> discovery_ptr() const noexcept { return discovery_; }
   /// Shared ownership of the request plane (see discovery_ptr).
   std::shared_ptr<request_plane> requests_ptr() const noexcept { return requests_; }
+  /// Shared ownership of the event plane (see discovery_ptr), e.g. to unsubscribe on exit.
+  std::shared_ptr<event_plane> events_ptr() const noexcept { return events_; }
   /// Makes a data-plane agent for one component replica (in-process fabric).
   std::unique_ptr<data_plane> make_data_agent(std::string name);
 

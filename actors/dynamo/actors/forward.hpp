@@ -58,8 +58,17 @@ public:
   template <class Self>
   caf::typed_response_promise<generate_summary>
   forward(Self* self, const generate_actor& target, generate_request req, token_sink_actor sink) {
-    auto id = req.id;
     auto promise = self->template make_response_promise<generate_summary>();
+    forward_with(self, target, std::move(req), std::move(sink), promise);
+    return promise;
+  }
+
+  /// As forward(), delivering to `promise` (made earlier, e.g. for a request that waited in a
+  /// queue); callable from any handler of `self`.
+  template <class Self>
+  void forward_with(Self* self, const generate_actor& target, generate_request req,
+                    token_sink_actor sink, caf::typed_response_promise<generate_summary> promise) {
+    auto id = req.id;
     entry e;
     e.promise = promise;
     if (on_retry_) {
@@ -71,7 +80,6 @@ public:
     }
     entries_[id] = std::move(e);
     send(self, target, std::move(req), std::move(sink));
-    return promise;
   }
 
   /// Fails every request forwarded to the terminated actor `down.source` with `disconnected`.
@@ -94,6 +102,13 @@ public:
   caf::actor_addr target_of(request_id id) const {
     auto i = entries_.find(id);
     return i == entries_.end() ? caf::actor_addr{} : i->second.target;
+  }
+
+  /// The request `id` as forwarded, while it is pending and a retry policy keeps a copy;
+  /// nullptr otherwise. Valid until the table changes.
+  const generate_request* request_of(request_id id) const {
+    auto i = entries_.find(id);
+    return i == entries_.end() || !on_retry_ ? nullptr : &i->second.req;
   }
 
   /// Number of pending requests.

@@ -29,6 +29,13 @@ using stats_atom = caf::atom_constant<caf::atom("stats")>;
 
 // -- value types ------------------------------------------------------------------------------
 
+/// Per-request overrides of a KV-aware router's defaults (the OpenAI request's
+/// nvext.router_config_override). A negative value means "use the router's default".
+struct routing_hints {
+  double overlap_weight = -1.0;  ///< Weight of prefill blocks in the routing cost.
+  double temperature = -1.0;     ///< Softmax temperature of the worker choice (0 = argmin).
+};
+
 /// A tokenized generation request as it travels frontend -> router -> worker.
 struct generate_request {
   request_id id = 0;                       ///< Unique per frontend request (random 64-bit).
@@ -37,6 +44,7 @@ struct generate_request {
   engine::sampling_params sampling;
   engine::stop_conditions stop;
   int64_t deadline_unix_ms = 0;            ///< Absolute deadline (wall clock); 0 = none.
+  routing_hints routing;                   ///< Read by KV-aware routers; ignored by workers.
 };
 
 /// A piece of the token stream sent to the request's sink.
@@ -67,6 +75,7 @@ typename Inspector::result_type inspect(Inspector& f, generate_request& x) {
   return f(caf::meta::type_name("generate_request"), x.id, x.model, x.tokens,
            x.sampling.temperature, x.sampling.top_p, x.sampling.top_k, has_seed, seed,
            x.stop.max_tokens, x.stop.stop_token_ids, x.stop.ignore_eos, x.deadline_unix_ms,
+           x.routing.overlap_weight, x.routing.temperature,
            caf::meta::load_callback([&x, &has_seed, &seed]() -> caf::error {
              x.sampling.seed = has_seed ? std::optional<uint64_t>{seed} : std::nullopt;
              return caf::none;

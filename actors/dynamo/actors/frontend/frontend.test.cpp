@@ -119,6 +119,20 @@ protected:
     return std::move(*res);
   }
 
+  /// POSTs a completion and returns the whole response.
+  http_response post_completion(const json& body) {
+    auto c = client();
+    if (!c)
+      return {};
+    auto res = c->request("POST", "/v1/completions", body.dump(),
+                          {{"Content-Type", "application/json"}});
+    if (!res) {
+      ADD_FAILURE() << "request failed: " << describe(res.error());
+      return {};
+    }
+    return std::move(*res);
+  }
+
   std::shared_ptr<fake_generate_log> log_ = std::make_shared<fake_generate_log>();
   dynamo::testing::announced_fake fake_;
   frontend_actor frontend_;
@@ -325,6 +339,78 @@ TEST_F(frontend_test, a_generate_component_that_dies_mid_stream_ends_the_respons
   auto err = json::parse(events[events.size() - 2], nullptr, false);
   ASSERT_TRUE(!err.is_discarded() && err.contains("error")) << *rest;
   EXPECT_EQ(err["error"]["code"], "backend_disconnected");
+}
+
+TEST_F(frontend_test, token_id_prompts_are_sent_verbatim_and_counted) {
+  ASSERT_NO_FATAL_FAILURE(start({{text_chunk("ok", engine::finish_reason::length)},
+                                 fake_ending::end}));
+  // The builtin byte tokenizer would prepend BOS (256) to a text prompt; token ids go as given.
+  auto res = post_completion({{"model", "m"}, {"prompt", {72, 105, 257, 0}}, {"max_tokens", 2}});
+  ASSERT_EQ(res.status, 200) << res.body;
+  auto doc = json::parse(res.body);
+  EXPECT_EQ(doc["choices"][0]["text"], "ok");
+  EXPECT_EQ(doc["usage"]["prompt_tokens"], 4);
+  EXPECT_EQ(doc["usage"]["completion_tokens"], 2);
+  auto nested = post_completion({{"model", "m"},
+                                 {"prompt", json::array({json::array({7, 8})})},
+                                 {"max_tokens", 2},
+                                 {"stream", true},
+                                 {"stream_options", {{"include_usage", true}}}});
+  ASSERT_EQ(nested.status, 200) << nested.body;
+  auto events = parse_sse_data(nested.body);
+  ASSERT_GE(events.size(), 3u) << nested.body;
+  EXPECT_EQ(events.back(), "[DONE]");
+  auto usage = json::parse(events[events.size() - 2]);
+  EXPECT_EQ(usage["usage"]["prompt_tokens"], 2) << events[events.size() - 2];
+  auto calls = log_->calls();
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[0].request.tokens, (std::vector<engine::token_id>{72, 105, 257, 0}));
+  EXPECT_EQ(calls[1].request.tokens, (std::vector<engine::token_id>{7, 8}));
+  EXPECT_EQ(calls[0].request.stop.max_tokens, 2u);
+}
+
+TEST_F(frontend_test, router_overrides_travel_with_the_request) {
+  ASSERT_NO_FATAL_FAILURE(start({{text_chunk("ok", engine::finish_reason::length)},
+                                 fake_ending::end}));
+  auto res = post_completion(
+    {{"model", "m"},
+     {"prompt", "hi"},
+     {"max_tokens", 1},
+     {"nvext",
+      {{"router_config_override", {{"overlap_score_weight", 2.5}, {"router_temperature", 0.5}}}}}});
+  ASSERT_EQ(res.status, 200) << res.body;
+  auto plain = post_completion({{"model", "m"}, {"prompt", "hi"}, {"max_tokens", 1}});
+  ASSERT_EQ(plain.status, 200) << plain.body;
+  auto bad = post_completion(
+    {{"model", "m"},
+     {"prompt", "hi"},
+     {"nvext", {{"router_config_override", {{"overlap_score_weight", -1}}}}}});
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  auto calls = log_->calls();
+  ASSERT_EQ(calls.size(), 2u) << "the invalid override never reached the router";
+  EXPECT_EQ(calls[0].request.routing.overlap_weight, 2.5);
+  EXPECT_EQ(calls[0].request.routing.temperature, 0.5);
+  EXPECT_LT(calls[1].request.routing.overlap_weight, 0.0) << "no override: the router's default";
+  EXPECT_LT(calls[1].request.routing.temperature, 0.0);
+}
+
+TEST_F(frontend_test, token_ids_outside_the_vocabulary_are_400_naming_the_prompt) {
+  ASSERT_NO_FATAL_FAILURE(start({{text_chunk("x", engine::finish_reason::length)},
+                                 fake_ending::end}));
+  // The builtin byte tokenizer has 258 ids.
+  auto res = post_completion({{"model", "m"}, {"prompt", {1, 258}}});
+  EXPECT_EQ(res.status, 400) << res.body;
+  auto doc = json::parse(res.body);
+  EXPECT_EQ(doc["error"]["param"], "prompt");
+  EXPECT_NE(doc["error"]["message"].get<std::string>().find("'prompt[1]' is 258"),
+            std::string::npos)
+    << res.body;
+  auto parse_error = post_completion({{"model", "m"}, {"prompt", {1, -2}}});
+  EXPECT_EQ(parse_error.status, 400) << parse_error.body;
+  EXPECT_EQ(json::parse(parse_error.body)["error"]["param"], "prompt");
+  EXPECT_TRUE(log_->calls().empty()) << "a rejected prompt must not reach the generate component";
+  EXPECT_TRUE(wait_until([&] { return stats().active_requests == 0; }, actor_timeout))
+    << "timed out waiting for the rejected request's handler to end";
 }
 
 } // namespace

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <variant>
 
 namespace dynamo::actors {
 
@@ -121,14 +122,13 @@ void close_out(handler_state& st, int status) {
   st.m.duration->observe(std::chrono::duration<double>(clock::now() - st.started).count());
 }
 
-/// Ends the request with an error: an HTTP error before streaming started, an SSE error event
-/// (then [DONE]) after.
-void fail(handler_pointer self, const caf::error& err) {
+/// Ends the request with the API error `api` (`detail` is for the log only): an HTTP error
+/// before streaming started, an SSE error event (then [DONE]) after.
+void fail(handler_pointer self, const openai::api_error& api, std::string_view detail) {
   auto& st = self->state;
   if (st.done)
     return;
-  auto api = openai::error_from(err);
-  st.shared->ctx.log->debug("request {:016x} failed: {}", st.id, describe(err));
+  st.shared->ctx.log->debug("request {:016x} failed: {}", st.id, detail);
   close_out(st, api.status);
   if (st.req.stream && !st.first_chunk) {
     st.stream->write(openai::sse_event(openai::format_error(api)));
@@ -138,6 +138,11 @@ void fail(handler_pointer self, const caf::error& err) {
     respond_error(*st.stream, api);
   }
   self->quit();
+}
+
+/// Ends the request with a dynamo error, mapped to its API error.
+void fail(handler_pointer self, const caf::error& err) {
+  fail(self, openai::error_from(err), describe(err));
 }
 
 /// Sends the SSE response head once, before the first chunk.
@@ -230,6 +235,56 @@ void on_tokens(handler_pointer self, token_chunk& chunk) {
   }
 }
 
+/// The prompt of the request as token ids. A token-id prompt is taken verbatim (no BOS, as
+/// OpenAI does) after checking every id against the model's vocabulary; a text prompt gets the
+/// tokenizer's prompt prefix; a chat is rendered with the model's template first.
+std::variant<std::vector<engine::token_id>, openai::api_error> prompt_tokens(handler_state& st) {
+  const auto& tok = *st.assets->tok;
+  if (!st.req.prompt_token_ids.empty()) {
+    const auto vocab = tok.vocab_size();
+    const auto& ids = st.req.prompt_token_ids;
+    for (size_t i = 0; i < ids.size(); ++i)
+      if (ids[i] >= vocab)
+        return openai::api_error{400,
+                                 fmt::format("'prompt[{}]' is {}, which is not a token id of "
+                                             "model '{}' (valid ids are 0 to {})",
+                                             i, ids[i], st.req.model, vocab - 1),
+                                 "invalid_request_error", "prompt", "invalid_value"};
+    return std::move(st.req.prompt_token_ids);
+  }
+  std::string prompt;
+  if (st.req.kind == openai::api_kind::chat) {
+    if (!st.assets->chat)
+      return openai::error_from(make_error(
+        errc::invalid_request,
+        fmt::format("the model '{}' has no chat template; use /v1/completions", st.req.model)));
+    std::vector<tokenizer::chat_message> msgs;
+    msgs.reserve(st.req.messages.size());
+    for (const auto& m : st.req.messages)
+      msgs.push_back(tokenizer::chat_message{m.role, m.content});
+    auto rendered = st.assets->chat->render(msgs, true);
+    if (!rendered) {
+      st.shared->ctx.log->debug("request {:016x}: chat template failed: {}", st.id,
+                                describe(rendered.error()));
+      return openai::error_from(rendered.error());
+    }
+    prompt = std::move(*rendered);
+  } else {
+    prompt = std::move(st.req.prompt);
+  }
+  // As Hugging Face tokenizers do by default: special tokens written in the text are parsed,
+  // and a raw completion prompt gets the post-processor's prefix (BOS), which chat templates
+  // render themselves.
+  std::vector<engine::token_id> tokens;
+  if (st.req.kind != openai::api_kind::chat && !prompt.empty())
+    tokens = tok.prompt_prefix();
+  auto encoded = tok.encode_special(prompt);
+  if (encoded.empty())
+    return openai::error_from(make_error(errc::invalid_request, "the prompt is empty"));
+  tokens.insert(tokens.end(), encoded.begin(), encoded.end());
+  return tokens;
+}
+
 caf::behavior handler_behavior(handler_pointer self, std::shared_ptr<const frontend_shared> shared,
                                std::shared_ptr<const model_assets> assets, openai::request req,
                                std::shared_ptr<http::response_stream> stream,
@@ -250,43 +305,15 @@ caf::behavior handler_behavior(handler_pointer self, std::shared_ptr<const front
   state.m.inflight->inc();
   state.detok = state.assets->tok->make_decode_stream();
   state.stops = std::make_unique<openai::stop_matcher>(state.req.stop);
-  // Render and tokenize.
-  std::string prompt;
-  if (state.req.kind == openai::api_kind::chat) {
-    std::vector<tokenizer::chat_message> msgs;
-    msgs.reserve(state.req.messages.size());
-    for (const auto& m : state.req.messages)
-      msgs.push_back(tokenizer::chat_message{m.role, m.content});
-    if (!state.assets->chat) {
-      fail(self, make_error(errc::invalid_request,
-                            fmt::format("the model '{}' has no chat template; use /v1/completions",
-                                        state.req.model)));
-      return {};
-    }
-    auto rendered = state.assets->chat->render(msgs, true);
-    if (!rendered) {
-      fail(self, rendered.error());
-      return {};
-    }
-    prompt = std::move(*rendered);
-  } else {
-    prompt = std::move(state.req.prompt);
-  }
   generate_request gen;
   gen.id = id;
   gen.model = state.req.model;
-  // As Hugging Face tokenizers do by default: special tokens written in the text are parsed,
-  // and a raw completion prompt gets the post-processor's prefix (BOS), which chat templates
-  // render themselves.
-  const auto& tok = *state.assets->tok;
-  if (state.req.kind != openai::api_kind::chat && !prompt.empty())
-    gen.tokens = tok.prompt_prefix();
-  auto encoded = tok.encode_special(prompt);
-  gen.tokens.insert(gen.tokens.end(), encoded.begin(), encoded.end());
-  if (encoded.empty()) {
-    fail(self, make_error(errc::invalid_request, "the prompt is empty"));
+  auto tokens = prompt_tokens(state);
+  if (auto* err = std::get_if<openai::api_error>(&tokens)) {
+    fail(self, *err, err->message);
     return {};
   }
+  gen.tokens = std::move(std::get<std::vector<engine::token_id>>(tokens));
   state.counts.prompt_tokens = static_cast<uint32_t>(gen.tokens.size());
   state.m.isl->observe(static_cast<double>(gen.tokens.size()));
   gen.sampling.temperature = state.req.temperature.value_or(1.0f);
@@ -295,7 +322,9 @@ caf::behavior handler_behavior(handler_pointer self, std::shared_ptr<const front
   gen.sampling.seed = state.req.seed;
   gen.stop.max_tokens = state.req.max_tokens;
   gen.stop.ignore_eos = state.req.ignore_eos;
-  if (auto eos = tok.eos_token_id(); eos && !state.req.ignore_eos)
+  gen.routing.overlap_weight = state.req.overlap_score_weight.value_or(-1.0);
+  gen.routing.temperature = state.req.router_temperature.value_or(-1.0);
+  if (auto eos = state.assets->tok->eos_token_id(); eos && !state.req.ignore_eos)
     gen.stop.stop_token_ids.push_back(*eos);
   auto timeout = state.shared->cfg.request_timeout;
   gen.deadline_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(

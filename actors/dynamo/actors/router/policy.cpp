@@ -41,7 +41,7 @@ caf::expected<std::unique_ptr<routing_policy>> make_policy(std::string_view name
     return std::unique_ptr<routing_policy>{std::make_unique<least_loaded_policy>()};
   return make_error(errc::invalid_request,
                     fmt::format("unknown routing policy '{}' (valid: round-robin, random, "
-                                "least-loaded)",
+                                "least-loaded, kv)",
                                 name));
 }
 

@@ -1,5 +1,5 @@
-// Routing policies: how a router picks a worker. One interface, several policies; the KV-aware
-// policy joins them in a later issue.
+// The simple routing policies: how a router picks a worker from load alone. The KV-aware
+// policy ("kv") needs the prompt and the prefix index; it lives in kv_routing.
 #pragma once
 
 #include "dynamo/ids.hpp"

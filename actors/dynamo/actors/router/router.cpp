@@ -1,11 +1,8 @@
 #include "dynamo/actors/router/router.hpp"
 
-#include "dynamo/actors/forward.hpp"
-#include "dynamo/actors/router/policy.hpp"
+#include "dynamo/actors/router/router_state.hpp"
 #include "dynamo/config.hpp"
 #include "dynamo/error.hpp"
-#include "dynamo/lifecycle.hpp"
-#include "dynamo/metrics.hpp"
 #include "dynamo/plane/registration.hpp"
 #include "dynamo/plane/request.hpp"
 #include "dynamo/runtime.hpp"
@@ -16,40 +13,27 @@
 
 #include <fmt/format.h>
 
-#include <unordered_map>
-
 namespace dynamo::actors {
+
+namespace detail {
+
+std::string_view policy_name(const router_state& st) {
+  return st.kv ? std::string_view{"kv"} : st.policy->name();
+}
+
+void account(router_state& st, const route& r) {
+  for (auto& l : st.load)
+    if (l.instance == r.worker) {
+      ++l.active_requests;
+      l.active_tokens += r.tokens;
+    }
+}
+
+} // namespace detail
 
 namespace {
 
-using clock = std::chrono::steady_clock;
-
-struct route {
-  instance_id worker;
-  uint64_t tokens = 0;
-};
-
-struct router_state {
-  component_context ctx;
-  router_config cfg;
-  std::unique_ptr<routing_policy> policy;
-  peer_set<generate_actor> workers;
-  std::vector<worker_load> load;  // parallel to workers.entries()
-  std::unordered_map<request_id, route> routes;
-  forward_table forwards;
-  std::optional<lease_id> lease;
-  lifecycle life;
-  caf::typed_response_promise<drain_report> drain_promise;
-  bool drain_pending = false;
-  uint64_t routed = 0;
-  uint64_t rejected = 0;
-  counter* m_requests = nullptr;
-  counter* m_rejected = nullptr;
-  histogram* m_decision = nullptr;
-  static inline const char* name = "router";
-};
-
-using router_pointer = router_actor::stateful_pointer<router_state>;
+using namespace detail;
 
 /// Keeps st.load parallel to st.workers.entries() (same order), preserving counts by instance.
 void sync_load(router_state& st) {
@@ -81,21 +65,15 @@ void unaccount(router_state& st, const route& r) {
   }
 }
 
-/// Adds a route's load to its worker (if the worker is still known).
-void account(router_state& st, const route& r) {
-  if (auto* l = load_of(st, r.worker)) {
-    ++l->active_requests;
-    l->active_tokens += r.tokens;
-  }
-}
-
-void release(router_pointer self, request_id id) {
+void release(router_pointer self, request_id id, bool failed) {
   auto& st = self->state;
   auto i = st.routes.find(id);
   if (i == st.routes.end())
     return;
   unaccount(st, i->second);
   st.routes.erase(i);
+  if (st.kv)
+    settle_kv(self, id, failed);
   if (st.drain_pending && st.routes.empty()) {
     st.drain_pending = false;
     st.drain_promise.deliver(drain_report{true, 0});
@@ -104,10 +82,15 @@ void release(router_pointer self, request_id id) {
   }
 }
 
-/// Picks a worker for a request of `tokens` tokens, skipping instance `exclude`, and accounts
-/// the request to it. Returns the worker's index in st.workers, or nullopt without a candidate.
-std::optional<size_t> route_to_worker(router_state& st, request_id id, uint64_t prompt_tokens,
+/// Picks a worker for `req` (load `tokens`), skipping instance `exclude`, and accounts the
+/// request to it. Returns the worker's index in st.workers, or nullopt without a candidate.
+std::optional<size_t> route_to_worker(router_pointer self, const generate_request& req,
                                       uint64_t tokens, instance_id exclude = {}) {
+  auto& st = self->state;
+  if (st.kv)
+    return route_kv(self, req, tokens, exclude);
+  auto id = req.id;
+  auto prompt_tokens = req.tokens.size();
   std::vector<worker_load> candidates;
   std::vector<size_t> index_of;
   for (size_t i = 0; i < st.load.size(); ++i)
@@ -140,6 +123,8 @@ void suspend_worker(router_pointer self, const caf::actor_addr& addr) {
   if (!id)
     return;
   sync_load(st);
+  if (st.kv)
+    suspend_kv(self, *id);
   st.ctx.log->warn("worker {:016x} unreachable: suspended ({} live); reconnecting in {} ms",
                    id->value, st.workers.size(), st.cfg.reconnect_delay.count());
   self->delayed_send(self, st.cfg.reconnect_delay, peer_retry_atom::value, id->value);
@@ -159,7 +144,11 @@ std::optional<generate_actor> reroute(router_pointer self, request_id id, const 
   if (err.category() == caf::atom("system")
       && err.code() == static_cast<uint8_t>(caf::sec::request_receiver_down))
     suspend_worker(self, failed);
-  auto index = route_to_worker(st, id, 0, old.tokens, old.worker);
+  const auto* req = st.forwards.request_of(id);
+  if (st.kv)
+    untrack_kv(self, id); // its KV load moves with it
+  auto index = req != nullptr ? route_to_worker(self, *req, old.tokens, old.worker)
+                              : std::optional<size_t>{};
   if (!index) {
     // The request fails: restore its route, which the settle that follows releases once.
     account(st, old);
@@ -175,7 +164,7 @@ std::optional<generate_actor> reroute(router_pointer self, request_id id, const 
 caf::error register_router(router_pointer self) {
   auto& st = self->state;
   instance_registration reg;
-  reg.extra = {{"interfaces", "generate"}, {"policy", std::string{st.policy->name()}}};
+  reg.extra = {{"interfaces", "generate"}, {"policy", std::string{policy_name(st)}}};
   auto lease = announce_registration(st.ctx, caf::actor_cast<caf::actor>(self), "generate",
                                      std::move(reg));
   if (!lease)
@@ -186,10 +175,13 @@ caf::error register_router(router_pointer self) {
 
 caf::error init_router(router_pointer self) {
   auto& st = self->state;
-  auto policy = make_policy(st.cfg.policy, st.cfg.seed != 0 ? st.cfg.seed : st.ctx.instance.value);
-  if (!policy)
-    return std::move(policy.error());
-  st.policy = std::move(*policy);
+  if (st.cfg.policy != "kv") {
+    auto policy = make_policy(st.cfg.policy,
+                              st.cfg.seed != 0 ? st.cfg.seed : st.ctx.instance.value);
+    if (!policy)
+      return std::move(policy.error());
+    st.policy = std::move(*policy);
+  }
   auto& reg = st.ctx.rt->metrics();
   label_set labels{{"dynamo_namespace", st.ctx.rt->ns()},
                    {"dynamo_component", st.ctx.name},
@@ -201,13 +193,16 @@ caf::error init_router(router_pointer self) {
   st.m_decision = &reg.get_histogram("dynamo_router_overhead_scheduling_seconds",
                                      "time to pick a worker", exponential_buckets(1e-7, 4, 10),
                                      labels);
+  if (st.cfg.policy == "kv")
+    if (auto err = init_kv(self))
+      return err;
   if (auto err = register_router(self))
     return err;
   if (auto err = watch_peers(st.ctx, st.ctx.targets_for<worker_api>(),
                              caf::actor_cast<caf::actor>(self)))
     return err;
   st.life.start();
-  st.ctx.log->info("routing with policy '{}' to {}", st.policy->name(),
+  st.ctx.log->info("routing with policy '{}' to {}", policy_name(st),
                    fmt::join(st.ctx.targets_for<worker_api>(), ", "));
   return caf::none;
 }
@@ -218,7 +213,7 @@ router_actor::behavior_type router_behavior(router_pointer self, component_conte
   self->state.cfg = std::move(cfg);
   self->state.forwards = forward_table{
     [self](request_id id, caf::error& err) {
-      release(self, id);
+      release(self, id, static_cast<bool>(err));
       if (err && classify(err) == errc::disconnected)
         err = make_error(errc::disconnected, "the worker serving the request went away",
                          operator_detail(err));
@@ -251,8 +246,9 @@ router_actor::behavior_type router_behavior(router_pointer self, component_conte
         return make_error(errc::unavailable, "no worker is available",
                           fmt::format("router {} has no live worker", st.ctx.instance.to_string()));
       }
-      auto index = route_to_worker(st, req.id, req.tokens.size(),
-                                   req.tokens.size() + req.stop.max_tokens);
+      if (st.kv)
+        return generate_kv(self, std::move(req), std::move(sink));
+      auto index = route_to_worker(self, req, req.tokens.size() + req.stop.max_tokens);
       const auto& target = st.workers.entries()[*index];
       ++st.routed;
       st.m_requests->inc();
@@ -261,8 +257,11 @@ router_actor::behavior_type router_behavior(router_pointer self, component_conte
     [self](cancel_atom, request_id id, cancel_kind kind) {
       auto& st = self->state;
       auto i = st.routes.find(id);
-      if (i == st.routes.end())
+      if (i == st.routes.end()) {
+        if (st.kv)
+          cancel_queued(self, id);
         return;
+      }
       for (const auto& w : st.workers.entries())
         if (w.instance == i->second.worker)
           self->send(w.handle, cancel_atom::value, id, kind);
@@ -273,12 +272,17 @@ router_actor::behavior_type router_behavior(router_pointer self, component_conte
       // routed to a peer whose facts cannot be trusted.
       if (change.up && !peer_registration(change, st.ctx.log))
         change.up = false;
+      // A KV-aware router refuses workers whose blocks it cannot match (logged as errors).
+      if (change.up && st.kv && !accept_worker_kv(self, change))
+        change.up = false;
       auto known = st.workers.size();
       if (auto err = st.workers.apply(change, st.ctx.rt->requests(), st.ctx.rt->ns(), "generate"))
         st.ctx.log->warn("cannot reach worker {:016x}: {}", change.instance, describe(err));
       if (st.workers.size() > known)
         monitor_worker(self, instance_id{change.instance});
       sync_load(st);
+      if (st.kv)
+        sync_workers_kv(self, change);
       st.ctx.log->info("worker {:016x} {} ({} live)", change.instance,
                        change.up ? "joined" : "left", st.workers.size());
     },
@@ -289,29 +293,49 @@ router_actor::behavior_type router_behavior(router_pointer self, component_conte
       if (!err) {
         monitor_worker(self, instance_id{instance});
         sync_load(st);
+        if (st.kv)
+          resume_kv(self, instance_id{instance});
         st.ctx.log->info("worker {:016x} reachable again ({} live)", instance, st.workers.size());
       } else if (classify(err) != errc::not_found) {
         self->delayed_send(self, st.cfg.reconnect_delay, peer_retry_atom::value, instance);
       }
     },
-    [self](stats_atom) {
+    [self](stats_atom) -> caf::result<router_stats> {
       auto& st = self->state;
       router_stats s;
-      s.policy = std::string{st.policy->name()};
+      s.policy = std::string{policy_name(st)};
       for (const auto& l : st.load) {
         s.workers.push_back(l.instance.value);
         s.active_requests.push_back(l.active_requests);
       }
       s.routed = st.routed;
       s.rejected = st.rejected;
-      return s;
+      if (!st.kv)
+        return s;
+      fill_stats_kv(self, s);
+      if (!st.indexer)
+        return s;
+      auto promise = self->make_response_promise<router_stats>();
+      self->request(st.indexer, std::chrono::seconds{5}, stats_atom::value)
+        .then(
+          [promise, s](kv_ingest_stats& ingest) mutable {
+            s.ingest = ingest;
+            promise.deliver(std::move(s));
+          },
+          [promise, s](caf::error&) mutable { promise.deliver(std::move(s)); });
+      return promise;
     },
+    [self](first_token_atom, uint64_t id) { first_token_kv(self, id); },
+    [self](router_sync_atom, std::string& payload) { apply_sync_kv(self, payload); },
+    [self](router_tick_atom) { tick_kv(self); },
     [self](drain_atom, uint32_t) -> caf::result<drain_report> {
       auto& st = self->state;
       if (!st.life.begin_drain())
         return make_error(errc::invalid_request, "the router is already draining");
       if (st.lease)
         static_cast<void>(st.ctx.rt->discovery().revoke(*st.lease));
+      if (st.kv)
+        fail_queue(self, make_error(errc::unavailable, "the router is shutting down"));
       if (st.routes.empty()) {
         st.life.finish_stop();
         self->quit();
@@ -329,11 +353,22 @@ router_actor::behavior_type router_behavior(router_pointer self, component_conte
 } // namespace
 
 void router_config::bind(option_set& opts, const std::string& prefix) {
-  opts.add(policy, prefix + ".policy", "routing policy: round-robin, random or least-loaded",
+  opts.add(policy, prefix + ".policy",
+           "routing policy: round-robin, random, least-loaded or kv (KV-cache aware)",
            "DYN_ROUTER_MODE");
-  opts.add(seed, prefix + ".seed", "seed of the random policy (0 = derived from instance id)");
+  opts.add(seed, prefix + ".seed", "seed of the random and kv policies (0 = derived from instance id)");
   opts.add(reconnect_delay, prefix + ".reconnect-delay",
            "pause between reconnects to a worker whose connection broke (e.g. 500ms)");
+  kv.bind(opts, prefix);
+  opts.add(queue_limit, prefix + ".queue-limit",
+           "KV policy: requests held while every worker is busy, then refused as overloaded "
+           "(0 = refuse at once)");
+  opts.add(queue_timeout, prefix + ".queue-timeout",
+           "KV policy: longest wait for a worker with room before a request is refused");
+  opts.add(replica_sync, prefix + ".replica-sync",
+           "KV policy: share routing decisions with the other router replicas");
+  opts.add(tick_interval, prefix + ".tick-interval",
+           "KV policy: period of upkeep (queue timeouts, expiry of stale load)");
 }
 
 caf::actor router::spawn(component_context& ctx, const config& cfg) {

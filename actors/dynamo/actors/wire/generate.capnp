@@ -40,6 +40,8 @@ struct GenerateRequest {
   stopTokenIds @9 :List(UInt32);
   ignoreEos @10 :Bool;
   deadlineUnixMs @11 :Int64;   # absolute, wall clock; 0 = none
+  overlapWeight @12 :Float64 = -1.0;      # routing hint; negative = the router's default
+  routerTemperature @13 :Float64 = -1.0;  # routing hint; negative = the router's default
 }
 
 # dynamo::actors::token_chunk.

@@ -79,6 +79,8 @@ void encode(const generate_request& x, schema::GenerateRequest::Builder out) {
     stops.set(static_cast<unsigned>(i), x.stop.stop_token_ids[i]);
   out.setIgnoreEos(x.stop.ignore_eos);
   out.setDeadlineUnixMs(x.deadline_unix_ms);
+  out.setOverlapWeight(x.routing.overlap_weight);
+  out.setRouterTemperature(x.routing.temperature);
 }
 
 void encode(const token_chunk& x, schema::TokenChunk::Builder out) {
@@ -143,6 +145,10 @@ caf::expected<generate_request> decode(schema::GenerateRequest::Reader in,
     x.deadline_unix_ms = in.getDeadlineUnixMs();
     if (x.deadline_unix_ms < 0)
       return invalid(fmt::format("deadline {} is negative", x.deadline_unix_ms));
+    x.routing.overlap_weight = in.getOverlapWeight();
+    x.routing.temperature = in.getRouterTemperature();
+    if (!std::isfinite(x.routing.overlap_weight) || !std::isfinite(x.routing.temperature))
+      return invalid("a routing hint is not finite");
     return x;
   });
 }

@@ -34,6 +34,7 @@ generate_request full_request() {
   req.stop.stop_token_ids = {5};
   req.stop.ignore_eos = true;
   req.deadline_unix_ms = 1700000000000;
+  req.routing = {2.5, 0.125};
   return req;
 }
 
@@ -54,6 +55,8 @@ TEST(generate_codec, a_request_round_trips_through_flat_bytes) {
   EXPECT_EQ(got->stop.stop_token_ids, req.stop.stop_token_ids);
   EXPECT_EQ(got->stop.ignore_eos, req.stop.ignore_eos);
   EXPECT_EQ(got->deadline_unix_ms, req.deadline_unix_ms);
+  EXPECT_EQ(got->routing.overlap_weight, req.routing.overlap_weight);
+  EXPECT_EQ(got->routing.temperature, req.routing.temperature);
 }
 
 TEST(generate_codec, an_empty_request_message_reads_as_the_cpp_defaults) {
@@ -65,6 +68,8 @@ TEST(generate_codec, an_empty_request_message_reads_as_the_cpp_defaults) {
   EXPECT_EQ(got->sampling.top_p, defaults.sampling.top_p);
   EXPECT_EQ(got->stop.max_tokens, defaults.stop.max_tokens);
   EXPECT_FALSE(got->sampling.seed.has_value());
+  EXPECT_LT(got->routing.overlap_weight, 0.0) << "no hint reads as the router's default";
+  EXPECT_LT(got->routing.temperature, 0.0);
 }
 
 TEST(generate_codec, out_of_range_request_values_are_invalid_request) {
@@ -83,6 +88,10 @@ TEST(generate_codec, out_of_range_request_values_are_invalid_request) {
   check([](auto b) { b.setTopK(-3); }, "negative top_k");
   check([](auto b) { b.setMaxTokens(0); }, "max_tokens 0");
   check([](auto b) { b.setDeadlineUnixMs(-5); }, "negative deadline");
+  check([](auto b) { b.setOverlapWeight(std::numeric_limits<double>::infinity()); },
+        "infinite overlap weight");
+  check([](auto b) { b.setRouterTemperature(std::numeric_limits<double>::quiet_NaN()); },
+        "NaN router temperature");
   check([](auto b) { b.setModel(std::string(5000, 'm')); }, "oversized model name");
 }
 

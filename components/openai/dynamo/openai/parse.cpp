@@ -114,25 +114,61 @@ failure read_model(const json& body, std::string& out) {
   return std::nullopt;
 }
 
-failure read_prompt(const json& body, std::string& out) {
+/// Reads a non-empty array of token ids (integers in the u32 range) into `out`. `where` names the
+/// array in messages ("prompt" or "prompt[0]"); errors always name the param "prompt".
+failure read_token_ids(const json& array, const std::string& where, std::vector<uint32_t>& out) {
+  if (array.empty())
+    return invalid_value("prompt", fmt::format("'{}' must not be an empty array", where));
+  out.reserve(array.size());
+  size_t index = 0;
+  for (const auto& item : array) {
+    auto x = item.is_number() ? integer_value(item) : std::nullopt;
+    if (!x || *x < 0 || static_cast<uint64_t>(*x) > std::numeric_limits<uint32_t>::max()) {
+      const char* what = item.is_number() ? "a token id: an integer between 0 and 4294967295"
+                                          : "a token id (mixed arrays are not supported)";
+      return bad_request("prompt", fmt::format("'{}[{}]' must be {}", where, index, what),
+                         item.is_number() ? "invalid_value" : "invalid_type");
+    }
+    out.push_back(static_cast<uint32_t>(*x));
+    ++index;
+  }
+  return std::nullopt;
+}
+
+/// A completion prompt: a string, an array holding one string, an array of token ids, or an
+/// array holding one array of token ids. Anything else (batches included) is rejected.
+failure read_prompt(const json& body, std::string& text, std::vector<uint32_t>& token_ids) {
   const auto* value = member(body, "prompt");
   if (!value)
     return missing("prompt");
   if (value->is_string()) {
-    out = value->get<std::string>();
+    text = value->get<std::string>();
     return std::nullopt;
   }
   if (!value->is_array())
-    return wrong_type("prompt", "a string or an array holding one string");
-  if (value->size() == 1 && value->front().is_string()) {
-    out = value->front().get<std::string>();
-    return std::nullopt;
-  }
+    return wrong_type("prompt", "a string, an array of token ids, or an array holding one of "
+                                "either");
   if (value->empty())
     return invalid_value("prompt", "'prompt' must not be an empty array");
-  return invalid_value("prompt",
-                       "batched prompts are not supported: 'prompt' must be a string or an array "
-                       "holding exactly one string (token-id prompts are not supported either)");
+  const auto& first = value->front();
+  if (value->size() == 1 && first.is_string()) {
+    text = first.get<std::string>();
+    return std::nullopt;
+  }
+  if (value->size() == 1 && first.is_array())
+    return read_token_ids(first, "prompt[0]", token_ids);
+  if (first.is_number())
+    return read_token_ids(*value, "prompt", token_ids);
+  auto same_kind = [&first](const json& item) {
+    return (item.is_string() && first.is_string()) || (item.is_array() && first.is_array());
+  };
+  if ((first.is_string() || first.is_array()) &&
+      std::all_of(value->begin(), value->end(), same_kind))
+    return invalid_value("prompt",
+                         "batched prompts are not supported: 'prompt' must be a string, an array "
+                         "of token ids, or an array holding exactly one of either");
+  return wrong_type("prompt", "a string, an array of token ids, or an array holding one of "
+                              "either (mixed arrays are not supported)");
 }
 
 bool is_known_role(std::string_view role) {
@@ -357,6 +393,36 @@ failure read_streaming(const json& body, request& out) {
   return std::nullopt;
 }
 
+/// An optional finite, non-negative number at `object[key]`; `param` names it in errors.
+failure read_non_negative(const json& object, const std::string& key, const std::string& param,
+                          std::optional<double>& out) {
+  const auto* value = member(object, key);
+  if (!value)
+    return std::nullopt;
+  if (!value->is_number())
+    return wrong_type(param, "a number");
+  auto x = number_value(*value);
+  if (!x || *x < 0.0)
+    return invalid_value(param, fmt::format("'{}' must be a finite number >= 0", param));
+  out = *x;
+  return std::nullopt;
+}
+
+/// nvext.router_config_override: per-request overrides of the KV router's weights.
+failure read_router_override(const json& nvext, request& out) {
+  const auto* value = member(nvext, "router_config_override");
+  if (!value)
+    return std::nullopt;
+  const std::string param = "nvext.router_config_override";
+  if (!value->is_object())
+    return wrong_type(param, "an object");
+  if (auto err = read_non_negative(*value, "overlap_score_weight",
+                                   param + ".overlap_score_weight", out.overlap_score_weight))
+    return err;
+  return read_non_negative(*value, "router_temperature", param + ".router_temperature",
+                           out.router_temperature);
+}
+
 failure read_extensions(const json& body, request& out) {
   std::optional<bool> top_level;
   if (auto err = read_bool(body, "ignore_eos", "ignore_eos", top_level))
@@ -366,6 +432,8 @@ failure read_extensions(const json& body, request& out) {
     if (!nvext->is_object())
       return wrong_type("nvext", "an object");
     if (auto err = read_bool(*nvext, "ignore_eos", "nvext.ignore_eos", nested))
+      return err;
+    if (auto err = read_router_override(*nvext, out))
       return err;
   }
   out.ignore_eos = top_level.value_or(false) || nested.value_or(false);
@@ -377,7 +445,7 @@ failure read_request(const json& body, api_kind kind, const parse_limits& limits
   if (auto err = read_model(body, out.model))
     return err;
   if (kind == api_kind::completions) {
-    if (auto err = read_prompt(body, out.prompt))
+    if (auto err = read_prompt(body, out.prompt, out.prompt_token_ids))
       return err;
   } else if (auto err = read_messages(body, limits, out.messages)) {
     return err;

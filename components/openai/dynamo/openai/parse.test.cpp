@@ -261,8 +261,62 @@ TEST(parse_request, batched_prompts_are_rejected_with_a_clear_message) {
   auto err = rejected(R"({"model":"m","prompt":["a","b"]})", completions);
   EXPECT_EQ(err.param, "prompt");
   EXPECT_THAT(err.message, HasSubstr("batched prompts are not supported"));
-  EXPECT_THAT(rejected(R"({"model":"m","prompt":[1,2,3]})", completions).message,
+  EXPECT_THAT(rejected(R"({"model":"m","prompt":[[1,2],[3]]})", completions).message,
               HasSubstr("batched prompts are not supported"));
+}
+
+// -- token-id prompts ------------------------------------------------------------------------
+
+TEST(parse_request, completion_prompt_may_be_token_ids) {
+  auto req = accepted(R"({"model":"m","prompt":[1,0,4294967295,7.0]})", completions);
+  EXPECT_THAT(req.prompt_token_ids, ElementsAre(1u, 0u, 4294967295u, 7u));
+  EXPECT_EQ(req.prompt, "");
+  EXPECT_THAT(accepted(R"({"model":"m","prompt":[[5,6]]})", completions).prompt_token_ids,
+              ElementsAre(5u, 6u));
+  EXPECT_THAT(accepted(R"({"model":"m","prompt":[42]})", completions).prompt_token_ids,
+              ElementsAre(42u));
+}
+
+TEST(parse_request, text_prompts_leave_token_ids_empty) {
+  EXPECT_TRUE(accepted(R"({"model":"m","prompt":"p"})", completions).prompt_token_ids.empty());
+  EXPECT_TRUE(accepted(R"({"model":"m","prompt":["p"]})", completions).prompt_token_ids.empty());
+}
+
+TEST(parse_request, bad_token_ids_name_the_prompt_and_the_index) {
+  auto negative = rejected(R"({"model":"m","prompt":[1,-2]})", completions);
+  EXPECT_EQ(negative.param, "prompt");
+  EXPECT_THAT(negative.message, HasSubstr("'prompt[1]'"));
+  auto huge = rejected(R"({"model":"m","prompt":[[1,2,4294967296]]})", completions);
+  EXPECT_EQ(huge.param, "prompt");
+  EXPECT_THAT(huge.message, HasSubstr("'prompt[0][2]'"));
+  auto fraction = rejected(R"({"model":"m","prompt":[1.5]})", completions);
+  EXPECT_EQ(fraction.param, "prompt");
+  EXPECT_THAT(fraction.message, HasSubstr("integer"));
+  auto mixed = rejected(R"({"model":"m","prompt":[1,"a"]})", completions);
+  EXPECT_EQ(mixed.param, "prompt");
+  EXPECT_THAT(mixed.message, HasSubstr("mixed"));
+}
+
+// -- router overrides ------------------------------------------------------------------------
+
+TEST(parse_request, router_overrides_are_read_from_nvext) {
+  auto req = accepted(R"({"model":"m","prompt":"p","nvext":{"router_config_override":
+                         {"overlap_score_weight":2.5,"router_temperature":0}}})",
+                      completions);
+  EXPECT_EQ(req.overlap_score_weight, 2.5);
+  EXPECT_EQ(req.router_temperature, 0.0);
+  auto one = accepted(R"({"model":"m","messages":[{"role":"user","content":"x"}],
+                         "nvext":{"router_config_override":{"router_temperature":0.7}}})",
+                      chat);
+  EXPECT_FALSE(one.overlap_score_weight);
+  EXPECT_EQ(one.router_temperature, 0.7);
+  auto none = accepted(R"({"model":"m","prompt":"p","nvext":{"router_config_override":{}}})",
+                       completions);
+  EXPECT_FALSE(none.overlap_score_weight);
+  EXPECT_FALSE(none.router_temperature);
+  auto nulls = accepted(R"({"model":"m","prompt":"p","nvext":{"router_config_override":null}})",
+                        completions);
+  EXPECT_FALSE(nulls.overlap_score_weight);
 }
 
 struct rule {
@@ -304,10 +358,46 @@ INSTANTIATE_TEST_SUITE_P(
                     rule{completions, R"({"model":"m","prompt":[]})", "prompt", "invalid_value"},
                     rule{completions, R"({"model":"m","prompt":["a","b"]})", "prompt",
                          "invalid_value"},
-                    rule{completions, R"({"model":"m","prompt":[[1,2]]})", "prompt",
+                    rule{completions, R"({"model":"m","prompt":[[1,2],[3]]})", "prompt",
                          "invalid_value"},
-                    rule{completions, R"({"model":"m","prompt":[7]})", "prompt",
-                         "invalid_value"}));
+                    rule{completions, R"({"model":"m","prompt":[[]]})", "prompt",
+                         "invalid_value"},
+                    rule{completions, R"({"model":"m","prompt":[-1]})", "prompt",
+                         "invalid_value"},
+                    rule{completions, R"({"model":"m","prompt":[4294967296]})", "prompt",
+                         "invalid_value"},
+                    rule{completions, R"({"model":"m","prompt":[1e30]})", "prompt",
+                         "invalid_value"},
+                    rule{completions, R"({"model":"m","prompt":[0.5]})", "prompt",
+                         "invalid_value"},
+                    rule{completions, R"({"model":"m","prompt":[1,true]})", "prompt",
+                         "invalid_type"},
+                    rule{completions, R"({"model":"m","prompt":[1,[2]]})", "prompt",
+                         "invalid_type"},
+                    rule{completions, R"({"model":"m","prompt":["a",1]})", "prompt",
+                         "invalid_type"},
+                    rule{completions, R"({"model":"m","prompt":[[1,"a"]]})", "prompt",
+                         "invalid_type"},
+                    rule{completions, R"({"model":"m","prompt":[null]})", "prompt",
+                         "invalid_type"},
+                    rule{completions, R"({"model":"m","prompt":[{}]})", "prompt",
+                         "invalid_type"}));
+
+#define R_ R"({"model":"m","prompt":"p","nvext":{"router_config_override":)"
+
+INSTANTIATE_TEST_SUITE_P(
+  router_override, rejection,
+  ::testing::Values(
+    rule{completions, R_ R"(5}})", "nvext.router_config_override", "invalid_type"},
+    rule{completions, R_ R"([]}})", "nvext.router_config_override", "invalid_type"},
+    rule{completions, R_ R"({"overlap_score_weight":-1}}})",
+         "nvext.router_config_override.overlap_score_weight", "invalid_value"},
+    rule{completions, R_ R"({"overlap_score_weight":"1"}}})",
+         "nvext.router_config_override.overlap_score_weight", "invalid_type"},
+    rule{completions, R_ R"({"router_temperature":-0.1}}})",
+         "nvext.router_config_override.router_temperature", "invalid_value"},
+    rule{completions, R_ R"({"router_temperature":true}}})",
+         "nvext.router_config_override.router_temperature", "invalid_type"}));
 
 INSTANTIATE_TEST_SUITE_P(
   messages, rejection,
@@ -428,6 +518,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 #undef P_
 #undef C_
+#undef R_
 
 } // namespace
 } // namespace dynamo::openai

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <random>
 #include <string>
 #include <variant>
@@ -50,8 +51,18 @@ bool check_outcome(const std::variant<request, api_error>& result, api_kind kind
   if (kind == api_kind::chat) {
     EXPECT_FALSE(req.messages.empty()) << body;
     EXPECT_LE(req.messages.size(), limits.max_messages) << body;
+    EXPECT_TRUE(req.prompt_token_ids.empty()) << body;
   } else {
     EXPECT_TRUE(req.messages.empty()) << body;
+    if (!req.prompt_token_ids.empty()) {
+      EXPECT_TRUE(req.prompt.empty()) << body;
+    }
+  }
+  for (const auto& x : {req.overlap_score_weight, req.router_temperature}) {
+    if (x) {
+      EXPECT_TRUE(std::isfinite(*x)) << body;
+      EXPECT_GE(*x, 0.0) << body;
+    }
   }
   return true;
 }
@@ -197,6 +208,38 @@ TEST(parse_request_fuzz, byte_mutations_of_valid_bodies_never_crash) {
       ++rejected;
   }
   EXPECT_GT(rejected, 500);
+}
+
+TEST(parse_request_fuzz, token_id_prompts_and_router_overrides_never_crash) {
+  std::mt19937 rng{seed + 3};
+  parse_limits limits;
+  int accepted = 0;
+  int rejected = 0;
+  for (int i = 0; i < 2000; ++i) {
+    auto body = valid_body(api_kind::completions);
+    auto ids = json::array({1, 2, 3, 4});
+    for (auto n = rng() % 3; n > 0; --n)
+      ids[rng() % ids.size()] = random_value(rng, 1);
+    body["prompt"] = rng() % 4 == 0 ? json::array({ids}) : ids;
+    auto overrides = json{{"overlap_score_weight", 1.0}, {"router_temperature", 0.5}};
+    if (rng() % 2 == 0)
+      overrides[rng() % 2 == 0 ? "overlap_score_weight" : "router_temperature"] =
+        random_value(rng, 1);
+    body["nvext"]["router_config_override"] = rng() % 8 == 0 ? random_value(rng, 1) : overrides;
+    auto text = body.dump();
+    auto result = parse_request(text, api_kind::completions, limits);
+    if (check_outcome(result, api_kind::completions, limits, text)) {
+      ++accepted;
+      EXPECT_EQ(std::get<request>(result).prompt_token_ids.size(), 4u) << text;
+    } else {
+      ++rejected;
+      const auto& param = std::get<api_error>(result).param;
+      EXPECT_TRUE(param == "prompt" || param.starts_with("nvext.router_config_override"))
+        << text << " -> " << param;
+    }
+  }
+  EXPECT_GT(accepted, 100);
+  EXPECT_GT(rejected, 100);
 }
 
 TEST(parse_request_fuzz, unmutated_bodies_are_accepted) {

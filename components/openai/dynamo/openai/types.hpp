@@ -24,12 +24,15 @@ struct chat_message {
   std::string content;  ///< Text parts concatenated; "" for an assistant turn without content.
 };
 
-/// A validated generation request. For completions `prompt` is set and `messages` is empty;
-/// for chat `messages` is non-empty and `prompt` is empty.
+/// A validated generation request. For completions either `prompt` (text) or
+/// `prompt_token_ids` (a token-id prompt, then `prompt` is empty) is set and `messages` is
+/// empty; for chat `messages` is non-empty and both prompts are empty.
 struct request {
   api_kind kind = api_kind::completions;  ///< The endpoint the request came through.
   std::string model;                      ///< Non-empty; resolved by the caller.
   std::string prompt;                     ///< Completions only.
+  /// Completions only: the prompt given as token ids (non-empty when set); taken verbatim.
+  std::vector<uint32_t> prompt_token_ids;
   std::vector<chat_message> messages;     ///< Chat only; at most parse_limits::max_messages.
   uint32_t max_tokens = 16;               ///< In [1, parse_limits::max_tokens_limit].
   std::optional<float> temperature;       ///< In [0, 2].
@@ -41,6 +44,10 @@ struct request {
   bool include_usage = false;             ///< stream_options.include_usage (only with stream).
   bool ignore_eos = false;                ///< nvext.ignore_eos or top-level ignore_eos.
   std::string user;                       ///< Opaque end-user id, for logs only.
+  /// nvext.router_config_override.overlap_score_weight: finite, >= 0.
+  std::optional<double> overlap_score_weight;
+  /// nvext.router_config_override.router_temperature: finite, >= 0.
+  std::optional<double> router_temperature;
 };
 
 /// An error as the API reports it: HTTP status plus the OpenAI error object.
