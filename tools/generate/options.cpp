@@ -1,5 +1,7 @@
 #include "options.hpp"
 
+#include "dynamo/parse_number.hpp"
+
 #include <fmt/format.h>
 
 #include <charconv>
@@ -36,29 +38,11 @@ line (prefill and decode throughput) goes to stderr.
 
 namespace {
 
-template <class Int>
-std::optional<Int> parse_int(std::string_view text) {
-  Int value{};
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc{} || end != text.data() + text.size())
-    return std::nullopt;
-  return value;
-}
-
-std::optional<float> parse_float(std::string_view text) {
-  float value = 0.0f;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc{} || end != text.data() + text.size()
-      || !std::isfinite(value))
-    return std::nullopt;
-  return value;
-}
-
 std::optional<std::vector<uint32_t>> parse_token_list(std::string_view text) {
   std::vector<uint32_t> out;
   while (true) {
     const auto comma = text.find(',');
-    auto id = parse_int<uint32_t>(text.substr(0, comma));
+    auto id = parse_integer<uint32_t>(text.substr(0, comma));
     if (!id)
       return std::nullopt;
     out.push_back(*id);
@@ -99,47 +83,47 @@ std::variant<options, show_help, usage_error> parse_options(int argc, const char
         return bad_value(flag, "comma-separated token ids", value);
       opts.tokens = std::move(*ids);
     } else if (flag == "--max-tokens") {
-      auto n = parse_int<uint32_t>(value);
+      auto n = parse_integer<uint32_t>(value);
       if (!n || *n == 0)
         return bad_value(flag, "a positive integer", value);
       opts.max_tokens = *n;
     } else if (flag == "--temperature") {
-      auto t = parse_float(value);
+      auto t = parse_finite<float>(value);
       if (!t || *t < 0.0f)
         return bad_value(flag, "a number >= 0", value);
       opts.temperature = *t;
     } else if (flag == "--top-p") {
-      auto p = parse_float(value);
+      auto p = parse_finite<float>(value);
       if (!p || *p <= 0.0f || *p > 1.0f)
         return bad_value(flag, "a number in (0, 1]", value);
       opts.top_p = *p;
     } else if (flag == "--top-k") {
-      auto k = parse_int<int32_t>(value);
+      auto k = parse_integer<int32_t>(value);
       if (!k || *k < 0)
         return bad_value(flag, "an integer >= 0", value);
       opts.top_k = *k;
     } else if (flag == "--seed") {
-      auto s = parse_int<uint64_t>(value);
+      auto s = parse_integer<uint64_t>(value);
       if (!s)
         return bad_value(flag, "an unsigned 64-bit integer", value);
       opts.seed = *s;
     } else if (flag == "--threads") {
-      auto n = parse_int<uint32_t>(value);
+      auto n = parse_integer<uint32_t>(value);
       if (!n || *n > 1024)
         return bad_value(flag, "an integer in [0, 1024]", value);
       opts.threads = *n;
     } else if (flag == "--batch") {
-      auto n = parse_int<uint32_t>(value);
+      auto n = parse_integer<uint32_t>(value);
       if (!n || *n == 0 || *n > 4096)
         return bad_value(flag, "an integer in [1, 4096]", value);
       opts.batch = *n;
     } else if (flag == "--block-size") {
-      auto n = parse_int<uint32_t>(value);
+      auto n = parse_integer<uint32_t>(value);
       if (!n || *n == 0 || *n > 1024)
         return bad_value(flag, "an integer in [1, 1024]", value);
       opts.block_size = *n;
     } else if (flag == "--kv-cache-mib") {
-      auto n = parse_int<uint64_t>(value);
+      auto n = parse_integer<uint64_t>(value);
       if (!n || *n == 0 || *n > (std::numeric_limits<uint64_t>::max() >> 20))
         return bad_value(flag, "a positive integer", value);
       opts.kv_cache_mib = *n;

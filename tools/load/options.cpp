@@ -1,6 +1,7 @@
 #include "options.hpp"
 
 #include "dynamo/error.hpp"
+#include "dynamo/parse_number.hpp"
 
 #include <fmt/format.h>
 
@@ -63,26 +64,8 @@ struct flag_spec {
   apply_fn apply;
 };
 
-template <class Int>
-std::optional<Int> parse_int(std::string_view text) {
-  Int value{};
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc{} || end != text.data() + text.size())
-    return std::nullopt;
-  return value;
-}
-
-std::optional<double> parse_double(std::string_view text) {
-  double value = 0.0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc{} || end != text.data() + text.size()
-      || !std::isfinite(value))
-    return std::nullopt;
-  return value;
-}
-
 std::optional<std::string> set_positive(double& target, std::string_view v) {
-  auto x = parse_double(v);
+  auto x = parse_finite<double>(v);
   if (!x || *x <= 0.0)
     return "a number > 0";
   target = *x;
@@ -91,7 +74,7 @@ std::optional<std::string> set_positive(double& target, std::string_view v) {
 
 template <class Int>
 std::optional<std::string> set_int(Int& target, std::string_view v, Int lo, Int hi) {
-  auto x = parse_int<Int>(v);
+  auto x = parse_integer<Int>(v);
   if (!x || *x < lo || *x > hi)
     return fmt::format("an integer in [{}, {}]", lo, hi);
   target = *x;

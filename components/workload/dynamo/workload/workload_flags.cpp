@@ -1,6 +1,7 @@
 #include "dynamo/workload/workload_flags.hpp"
 
 #include "dynamo/error.hpp"
+#include "dynamo/parse_number.hpp"
 
 #include <fmt/format.h>
 
@@ -47,24 +48,6 @@ constexpr double max_zipf_s = 100.0;
 /// Column at which the help text of a flag starts (as in the tools' own help).
 constexpr size_t help_column = 25;
 
-template <class Int>
-std::optional<Int> parse_int(std::string_view text) {
-  Int value{};
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc{} || end != text.data() + text.size())
-    return std::nullopt;
-  return value;
-}
-
-std::optional<double> parse_double(std::string_view text) {
-  double value = 0.0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc{} || end != text.data() + text.size() ||
-      !std::isfinite(value))
-    return std::nullopt;
-  return value;
-}
-
 std::string expects(std::string_view flag, std::string_view wanted, std::string_view value) {
   return fmt::format("{} expects {}, got '{}'", flag, wanted, value);
 }
@@ -72,7 +55,7 @@ std::string expects(std::string_view flag, std::string_view wanted, std::string_
 template <class Int>
 std::optional<std::string> set_int(Int& target, std::string_view flag, std::string_view value,
                                    Int lo, Int hi) {
-  auto x = parse_int<Int>(value);
+  auto x = parse_integer<Int>(value);
   if (!x || *x < lo || *x > hi)
     return expects(flag, fmt::format("an integer in [{}, {}]", lo, hi), value);
   target = *x;
@@ -81,7 +64,7 @@ std::optional<std::string> set_int(Int& target, std::string_view flag, std::stri
 
 std::optional<std::string> set_positive(double& target, std::string_view flag,
                                         std::string_view value) {
-  auto x = parse_double(value);
+  auto x = parse_finite<double>(value);
   if (!x || *x <= 0.0)
     return expects(flag, "a number > 0", value);
   target = *x;
@@ -90,7 +73,7 @@ std::optional<std::string> set_positive(double& target, std::string_view flag,
 
 std::optional<std::string> set_non_negative(double& target, std::string_view flag,
                                             std::string_view value) {
-  auto x = parse_double(value);
+  auto x = parse_finite<double>(value);
   if (!x || *x < 0.0)
     return expects(flag, "a number >= 0", value);
   target = *x;
@@ -99,7 +82,7 @@ std::optional<std::string> set_non_negative(double& target, std::string_view fla
 
 std::optional<std::string> set_in(double& target, std::string_view flag, std::string_view value,
                                   double lo, double hi) {
-  auto x = parse_double(value);
+  auto x = parse_finite<double>(value);
   if (!x || *x < lo || *x > hi)
     return expects(flag, fmt::format("a number in [{}, {}]", lo, hi), value);
   target = *x;
