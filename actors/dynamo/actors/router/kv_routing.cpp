@@ -174,8 +174,6 @@ std::vector<uint64_t> kv_routing::remove_worker(uint64_t worker) {
     ids = scheduler_->remove_worker(worker);
   if (decisions_)
     decisions_->remove_worker(worker);
-  for (auto id : ids)
-    routed_.erase(id);
   update_gauges(worker);
   return ids;
 }
@@ -205,7 +203,6 @@ kv_routing::schedule(const generate_request& req, std::span<const uint64_t> excl
     return decision;
   if (decisions_)
     decisions_->record(decision->worker, hashes, now);
-  routed_[req.id] = decision->worker;
   ++stats_.decisions;
   stats_.matched_blocks += decision->overlap_blocks;
   stats_.prompt_blocks += decision->prompt_blocks;
@@ -220,21 +217,18 @@ kv_routing::schedule(const generate_request& req, std::span<const uint64_t> excl
 }
 
 bool kv_routing::prefill_done(uint64_t id) {
-  if (!scheduler_ || !scheduler_->prefill_done(id))
+  auto worker = scheduler_ ? scheduler_->worker_of(id) : std::nullopt;
+  if (!worker || !scheduler_->prefill_done(id))
     return false;
-  if (auto i = routed_.find(id); i != routed_.end())
-    update_gauges(i->second);
+  update_gauges(*worker);
   return true;
 }
 
 bool kv_routing::finish(uint64_t id) {
-  if (!scheduler_ || !scheduler_->finish(id))
+  auto worker = scheduler_ ? scheduler_->worker_of(id) : std::nullopt;
+  if (!worker || !scheduler_->finish(id))
     return false;
-  if (auto i = routed_.find(id); i != routed_.end()) {
-    auto worker = i->second;
-    routed_.erase(i);
-    update_gauges(worker);
-  }
+  update_gauges(*worker);
   return true;
 }
 
@@ -253,7 +247,6 @@ void kv_routing::apply_sync(const std::vector<kv_router::sync_event>& events) {
         if (decisions_)
           decisions_->record(worker, ev.route.prompt_hashes, now);
         if (scheduler_->track_remote(ev.route, now)) {
-          routed_[ev.route.id] = worker;
           ++stats_.sync_applied;
           update_gauges(worker);
         }
@@ -280,7 +273,6 @@ void kv_routing::tick() {
       log_->warn("request {:016x} held load for longer than {} ms without finishing: dropped "
                  "from the load view",
                  id, cfg_.active_expiry.count());
-      routed_.erase(id);
     }
   }
   for (const auto& [worker, total] : workers_)

@@ -23,7 +23,6 @@
 #include <memory>
 #include <optional>
 #include <span>
-#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -138,7 +137,6 @@ private:
   std::unique_ptr<kv_router::decision_log> decisions_;
   std::map<uint64_t, uint64_t> workers_;  // accepted worker -> total KV blocks
   std::map<uint64_t, worker_gauges> gauges_;
-  std::unordered_map<uint64_t, uint64_t> routed_;  // tracked request -> worker (for gauges)
   kv_routing_stats stats_;
   histogram* m_overlap_ = nullptr;
   counter* m_matched_ = nullptr;
