@@ -8,6 +8,8 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
+#include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -16,6 +18,31 @@ namespace dynamo::engine {
 
 /// Receives KV events as the engine emits them (called synchronously from engine methods).
 using kv_event_sink = std::function<void(const kv_event&)>;
+
+/// An engine's KV pool as the data plane sees it: `layers * blocks` regions of `region_bytes`
+/// each, layer-major (region (layer, block) starts at (layer * blocks + block) * region_bytes),
+/// so a block list moves layer by layer. Empty (base == nullptr) for an engine without KV bytes.
+struct kv_pool_view {
+  std::byte* base = nullptr;  ///< Start of the pool (borrowed; lives as long as the engine).
+  uint32_t layers = 0;        ///< Layers of the model.
+  uint32_t blocks = 0;        ///< Blocks in the pool (the engine's block indices address them).
+  uint64_t region_bytes = 0;  ///< Bytes of one (layer, block) region.
+
+  /// Bytes of the whole pool.
+  uint64_t bytes() const noexcept { return uint64_t{layers} * blocks * region_bytes; }
+  /// Offset of region (layer, block) from base; no bounds check.
+  uint64_t offset(uint32_t layer, uint32_t block) const noexcept {
+    return (uint64_t{layer} * blocks + block) * region_bytes;
+  }
+  /// True when there is nothing to move.
+  bool empty() const noexcept { return base == nullptr || bytes() == 0; }
+};
+
+/// Provides the memory of an engine's KV pool (e.g. memory the data plane allocated and
+/// registered, so that peers write into it one-sidedly): returns `bytes` bytes, aligned to at
+/// least 64, that stay valid as long as the engine; or an error. Called once, while the engine
+/// is built. Empty = the engine allocates its pool itself.
+using kv_memory_provider = std::function<caf::expected<std::byte*>(uint64_t bytes)>;
 
 /// An inference engine with continuous batching. Owned by exactly one worker; not thread-safe.
 class engine {
@@ -50,6 +77,10 @@ public:
   /// them into an empty index reproduces what the engine's events so far describe. Owner's
   /// thread; never fails. Default: empty (an engine without prefix caching).
   virtual std::vector<kv_event> kv_snapshot() const;
+
+  /// The KV pool's memory and layout, for the data plane (disaggregated serving). Block
+  /// indices of held_blocks / admit_remote address it. Owner's thread. Default: empty.
+  virtual kv_pool_view kv_pool() { return {}; }
 
   /// True if step() spends real time computing (then its owner gives it a thread of its own
   /// instead of blocking a shared scheduler thread). False by default.

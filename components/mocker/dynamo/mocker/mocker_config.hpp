@@ -17,6 +17,11 @@ struct simulation_config {
   engine::token_id token_min = 32;          ///< Smallest generated token (printable ASCII).
   engine::token_id token_max = 126;         ///< Largest generated token.
   uint64_t seed = 0;                        ///< Perturbs every generated token stream.
+  /// KV bytes one token adds over all layers; 0 = no simulated KV pool (kv_pool() is empty).
+  /// With a pool, prefill writes deterministic content that complete_remote verifies. Must be
+  /// a multiple of 8 * kv_layers.
+  uint32_t kv_bytes_per_token = 0;
+  uint32_t kv_layers = 4;                   ///< Layers of the simulated KV pool (>= 1).
 };
 
 /// Configuration of a mocker_engine: the shared scheduler settings plus the simulation's own.

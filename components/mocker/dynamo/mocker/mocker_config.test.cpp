@@ -27,6 +27,8 @@ TEST(mocker_config, defaults_are_valid) {
   EXPECT_EQ(cfg.token_min, 32u);
   EXPECT_EQ(cfg.token_max, 126u);
   EXPECT_FALSE(cfg.eos_token_id.has_value());
+  EXPECT_EQ(cfg.kv_bytes_per_token, 0u) << "no simulated KV pool by default";
+  EXPECT_EQ(cfg.kv_layers, 4u);
 }
 
 struct bad_case {
@@ -69,6 +71,26 @@ TEST(mocker_config, rejects_each_bad_field_with_invalid_request) {
        c.max_model_len = 2048;
      },
      "chunked prefill"},
+    {"kv_layers", [](mocker_config& c) { c.kv_layers = 0; }, "kv_layers"},
+    {"kv_bytes_not_words",
+     [](mocker_config& c) {
+       c.kv_layers = 1;
+       c.kv_bytes_per_token = 12;
+     },
+     "kv_bytes_per_token"},
+    {"kv_bytes_not_per_layer",
+     [](mocker_config& c) {
+       c.kv_layers = 4;
+       c.kv_bytes_per_token = 8 * 6;
+     },
+     "kv_bytes_per_token"},
+    {"kv_pool_overflow",
+     [](mocker_config& c) {
+       c.block_size = 1u << 20;
+       c.kv_bytes_per_token = 1u << 30;
+       c.total_kv_blocks = 1u << 20;
+     },
+     "kv_bytes_per_token"},
   };
   for (const auto& bad : cases) {
     mocker_config cfg;
@@ -90,6 +112,12 @@ TEST(mocker_config, accepts_edge_values) {
   EXPECT_FALSE(validate(cfg));
   cfg.enable_chunked_prefill = false;
   cfg.max_num_batched_tokens = cfg.max_model_len;
+  EXPECT_FALSE(validate(cfg));
+  cfg.kv_layers = 1;
+  cfg.kv_bytes_per_token = 8;
+  EXPECT_FALSE(validate(cfg));
+  cfg.kv_layers = 3;
+  cfg.kv_bytes_per_token = 8 * 3 * 5;
   EXPECT_FALSE(validate(cfg));
 }
 

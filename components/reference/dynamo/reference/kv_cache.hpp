@@ -32,12 +32,14 @@ struct kv_geometry {
 /// thread-safe; the runner's threads write disjoint regions.
 class kv_cache {
 public:
-  /// Allocates the pool (zero-filled). Throws std::bad_alloc when it cannot.
-  explicit kv_cache(const kv_geometry& g);
+  /// Zero-fills `memory` (total_bytes() bytes, 64-byte aligned, borrowed: it must outlive the
+  /// cache) and uses it as the pool; a null `memory` allocates the pool instead. Throws
+  /// std::bad_alloc when it cannot allocate.
+  explicit kv_cache(const kv_geometry& g, std::byte* memory = nullptr);
 
   /// Keys of (layer, block): half_floats() floats, [position][kv head][head_dim].
   float* keys(uint32_t layer, uint32_t block) noexcept {
-    return data_.get() + region_offset(layer, block);
+    return data_ + region_offset(layer, block);
   }
   /// Values of (layer, block), laid out like keys.
   float* values(uint32_t layer, uint32_t block) noexcept {
@@ -49,7 +51,7 @@ public:
   }
   /// The whole pool (for registration with a data plane).
   std::span<std::byte> bytes() noexcept {
-    return {reinterpret_cast<std::byte*>(data_.get()), geometry_.total_bytes()};
+    return {reinterpret_cast<std::byte*>(data_), geometry_.total_bytes()};
   }
   /// The shape.
   const kv_geometry& geometry() const noexcept { return geometry_; }
@@ -60,7 +62,8 @@ private:
   }
 
   kv_geometry geometry_;
-  std::unique_ptr<float[]> data_;
+  std::unique_ptr<float[]> owned_;  // empty when the memory was provided
+  float* data_;
 };
 
 } // namespace dynamo::reference

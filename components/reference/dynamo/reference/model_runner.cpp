@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <new>
@@ -18,6 +19,9 @@
 namespace dynamo::reference {
 
 namespace {
+
+// Alignment a provided KV pool must have (engine::kv_memory_provider's contract).
+constexpr uintptr_t kv_memory_alignment = 64;
 
 // Rows below which per-row work runs on the calling thread (waking the pool costs more).
 constexpr size_t parallel_rows = 8;
@@ -48,11 +52,12 @@ caf::error check_config(const model::model_config& c) {
 class llama_runner final : public model_runner {
 public:
   llama_runner(const model::model_config& cfg, std::unique_ptr<model_weights> weights,
-               const runner_options& opts, const kv_geometry& geometry, logger_ptr log)
+               const runner_options& opts, const kv_geometry& geometry, std::byte* kv_memory,
+               logger_ptr log)
     : cfg_(cfg),
       weights_(std::move(weights)),
       pool_(opts.threads),
-      kv_(geometry),
+      kv_(geometry, kv_memory),
       log_(std::move(log)),
       inv_freq_(rope_inv_freq(cfg.head_dim, cfg.rope_theta, cfg.rope)) {
     if (cfg_.sliding_window)
@@ -307,13 +312,28 @@ model_runner::load(const model::checkpoint& ckpt, const runner_options& opts, lo
   auto weights = model_weights::load(ckpt, log);
   if (!weights)
     return std::move(weights.error());
+  std::byte* kv_memory = nullptr;
+  if (opts.kv_memory) {
+    auto provided = opts.kv_memory(pool_bytes);
+    if (!provided)
+      return std::move(provided.error());
+    if (*provided == nullptr || reinterpret_cast<uintptr_t>(*provided) % kv_memory_alignment != 0)
+      return make_error(errc::internal, "the KV cache memory is unusable",
+                        fmt::format("the KV memory provider returned {} for {} bytes; a non-null "
+                                    "{}-byte aligned pointer is required",
+                                    static_cast<const void*>(*provided), pool_bytes,
+                                    kv_memory_alignment));
+    kv_memory = *provided;
+  }
   try {
-    auto runner = std::make_unique<llama_runner>(cfg, std::move(*weights), opts, g, log);
+    auto runner = std::make_unique<llama_runner>(cfg, std::move(*weights), opts, g, kv_memory,
+                                                 log);
     log->info("loaded {} ({} layers, hidden {}, heads {}/{}, vocab {}); KV pool {} blocks of "
-              "{} tokens ({:.1f} MiB); {} compute threads",
+              "{} tokens ({:.1f} MiB, {} memory); {} compute threads",
               cfg.architecture, cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads,
               cfg.num_key_value_heads, cfg.vocab_size, g.blocks, g.block_size,
-              static_cast<double>(g.total_bytes()) / (1 << 20), runner->threads());
+              static_cast<double>(g.total_bytes()) / (1 << 20),
+              kv_memory != nullptr ? "provided" : "own", runner->threads());
     return std::unique_ptr<model_runner>{std::move(runner)};
   } catch (const std::bad_alloc&) {
     return make_error(errc::overloaded, "not enough memory for the KV cache",

@@ -3,6 +3,7 @@
 // bias. Runs a batch of items (prefill chunks and decode tokens) in one call.
 #pragma once
 
+#include "dynamo/engine/engine.hpp"
 #include "dynamo/engine/types.hpp"
 #include "dynamo/log.hpp"
 #include "dynamo/model/checkpoint.hpp"
@@ -22,6 +23,8 @@ struct runner_options {
   uint32_t threads = 0;        ///< Compute threads (0 = one per online CPU).
   uint32_t block_size = 16;    ///< Tokens per KV block.
   uint64_t kv_blocks = 1024;   ///< Blocks in the KV pool.
+  /// Provides the KV pool's memory (called once by load()); empty = the runner allocates it.
+  engine::kv_memory_provider kv_memory;
 };
 
 /// One sequence's work in a forward call.
@@ -43,8 +46,10 @@ struct forward_item {
 class model_runner {
 public:
   /// Loads the weights of `ckpt` (converted to fp32; F32 tensors may be used in place from the
-  /// mapping) and allocates the KV pool. Errors: invalid_request naming a missing tensor or a
-  /// shape that does not match config.json; overloaded if the KV pool cannot be allocated.
+  /// mapping) and allocates the KV pool, or takes its memory from opts.kv_memory. Errors:
+  /// invalid_request naming a missing tensor or a shape that does not match config.json;
+  /// overloaded if the KV pool cannot be allocated; the provider's error as it returned it;
+  /// internal if the provider returns a null or not 64-byte aligned pointer.
   static caf::expected<std::unique_ptr<model_runner>>
   load(const model::checkpoint& ckpt, const runner_options& opts, logger_ptr log);
 

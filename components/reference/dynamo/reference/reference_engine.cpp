@@ -40,8 +40,9 @@ uint64_t random_seed() {
 
 } // namespace
 
-caf::expected<std::unique_ptr<reference_engine>> reference_engine::make(reference_config cfg,
-                                                                         logger_ptr log) {
+caf::expected<std::unique_ptr<reference_engine>>
+reference_engine::make(reference_config cfg, logger_ptr log,
+                       dynamo::engine::kv_memory_provider provider) {
   if (!log)
     log = default_logger("reference");
   if (auto err = validate(cfg))
@@ -82,6 +83,7 @@ caf::expected<std::unique_ptr<reference_engine>> reference_engine::make(referenc
   opts.threads = cfg.threads;
   opts.block_size = cfg.block_size;
   opts.kv_blocks = cfg.total_kv_blocks;
+  opts.kv_memory = std::move(provider);
   auto runner = model_runner::load(*ckpt, opts, log);
   if (!runner)
     return std::move(runner.error());
@@ -234,6 +236,17 @@ void reference_engine::set_kv_event_sink(dynamo::engine::kv_event_sink sink) {
 
 std::vector<dynamo::engine::kv_event> reference_engine::kv_snapshot() const {
   return scheduler_.kv_snapshot();
+}
+
+dynamo::engine::kv_pool_view reference_engine::kv_pool() {
+  auto& kv = runner_->kv();
+  const auto& g = kv.geometry();
+  dynamo::engine::kv_pool_view view;
+  view.base = kv.bytes().data();
+  view.layers = g.layers;
+  view.blocks = static_cast<uint32_t>(g.blocks);
+  view.region_bytes = g.region_bytes();
+  return view;
 }
 
 std::vector<uint32_t> reference_engine::block_table(dynamo::engine::request_id id) const {

@@ -43,9 +43,12 @@ public:
   /// capped by the model's max_position_embeddings. Errors: invalid_request for a bad config or
   /// checkpoint (naming the field or file), overloaded when the KV pool cannot be allocated. A
   /// cfg.eos_token_id joins the model's EOS ids. A null `log` falls back to
-  /// default_logger("reference").
-  static caf::expected<std::unique_ptr<reference_engine>> make(reference_config cfg,
-                                                               logger_ptr log);
+  /// default_logger("reference"). A non-empty `provider` supplies the KV pool's memory (called
+  /// once, after the weights loaded; its error is returned as is; internal for a null or
+  /// misaligned pointer); the engine zero-fills it and kv_pool() exposes it.
+  static caf::expected<std::unique_ptr<reference_engine>>
+  make(reference_config cfg, logger_ptr log,
+       dynamo::engine::kv_memory_provider provider = {});
 
   ~reference_engine() override;
 
@@ -94,6 +97,11 @@ public:
   /// The first token is reported at the head of the next step()'s outputs. Engine thread.
   caf::error complete_remote(dynamo::engine::request_id id,
                              dynamo::engine::token_id first_token) override;
+
+  /// The KV pool as the data plane sees it: kv()'s memory, layers x total_kv_blocks regions of
+  /// kv_geometry::region_bytes(), region (layer, block) == kv().region(layer, block). Engine
+  /// thread; never empty.
+  dynamo::engine::kv_pool_view kv_pool() override;
 
   /// True: step() computes (its worker runs on a thread of its own).
   bool computes() const noexcept override { return true; }

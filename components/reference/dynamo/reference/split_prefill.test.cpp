@@ -15,7 +15,9 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <new>
 #include <optional>
+#include <vector>
 
 using namespace dynamo;
 using namespace dynamo::reference;
@@ -63,8 +65,8 @@ reference_config config() {
   return cfg;
 }
 
-std::unique_ptr<reference_engine> make_engine() {
-  auto eng = reference_engine::make(config(), nullptr);
+std::unique_ptr<reference_engine> make_engine(dynamo::engine::kv_memory_provider provider = {}) {
+  auto eng = reference_engine::make(config(), nullptr, std::move(provider));
   if (!eng) {
     ADD_FAILURE() << "make failed: " << describe(eng.error());
     return nullptr;
@@ -122,22 +124,55 @@ std::map<request_id, result> drain(reference_engine& eng) {
 }
 
 // The data plane stand-in: copies every (layer, block) region of the blocks past the
-// receiver's cached prefix.
+// receiver's cached prefix, addressing both pools through kv_pool() as a data plane does.
 void transfer(reference_engine& from, const std::vector<uint32_t>& from_blocks,
               reference_engine& to, const dynamo::engine::remote_kv& to_blocks) {
   ASSERT_EQ(from_blocks.size(), to_blocks.blocks.size());
   ASSERT_EQ(to_blocks.cached_tokens % block_size, 0u);
-  const auto layers = from.kv().geometry().layers;
-  ASSERT_EQ(layers, to.kv().geometry().layers);
-  for (uint32_t layer = 0; layer < layers; ++layer) {
+  const auto src = from.kv_pool();
+  const auto dst = to.kv_pool();
+  ASSERT_FALSE(src.empty());
+  ASSERT_EQ(src.layers, dst.layers);
+  ASSERT_EQ(src.region_bytes, dst.region_bytes);
+  for (uint32_t layer = 0; layer < src.layers; ++layer) {
     for (size_t i = to_blocks.cached_tokens / block_size; i < from_blocks.size(); ++i) {
-      auto src = from.kv().region(layer, from_blocks[i]);
-      auto dst = to.kv().region(layer, to_blocks.blocks[i]);
-      ASSERT_EQ(src.size(), dst.size());
-      std::memcpy(dst.data(), src.data(), src.size());
+      ASSERT_LT(from_blocks[i], src.blocks);
+      ASSERT_LT(to_blocks.blocks[i], dst.blocks);
+      std::memcpy(dst.base + dst.offset(layer, to_blocks.blocks[i]),
+                  src.base + src.offset(layer, from_blocks[i]), src.region_bytes);
     }
   }
 }
+
+// Hands out 64-byte aligned pools, as a data plane that registered them would; they stay
+// valid as long as this object (declare it before the engines that use them).
+class pool_provider {
+public:
+  pool_provider() = default;
+  pool_provider(const pool_provider&) = delete;
+  pool_provider& operator=(const pool_provider&) = delete;
+
+  // The provider; `offset` shifts the returned pointer (to test misalignment).
+  dynamo::engine::kv_memory_provider provider(size_t offset = 0) {
+    return [this, offset](uint64_t bytes) -> caf::expected<std::byte*> {
+      auto& pool = pools_.emplace_back(new (std::align_val_t{64}) std::byte[bytes + offset]);
+      std::memset(pool.get(), 0xa5, bytes + offset);  // the engine must not rely on zeroes
+      requested_.push_back(bytes);
+      return pool.get() + offset;
+    };
+  }
+  // Bytes asked for, one entry per call.
+  const std::vector<uint64_t>& requested() const noexcept { return requested_; }
+  // Start of the i-th pool handed out (before any offset).
+  std::byte* pool(size_t i) const { return pools_.at(i).get(); }
+
+private:
+  struct aligned_delete {
+    void operator()(std::byte* p) const noexcept { ::operator delete[](p, std::align_val_t{64}); }
+  };
+  std::vector<std::unique_ptr<std::byte[], aligned_delete>> pools_;
+  std::vector<uint64_t> requested_;
+};
 
 // Prefills `req` on `prefill` (hold_kv), moves its KV to `decode` (unless `copy` is false) and
 // decodes there.
@@ -301,4 +336,84 @@ TEST(split_prefill, errors_are_typed) {
   for (request_id id = 10; id < 13; ++id)
     EXPECT_TRUE(eng->cancel(id));
   EXPECT_EQ(eng->stats().active_kv_blocks, 0u);
+}
+
+TEST(split_prefill, kv_pool_regions_are_the_kv_cache_regions) {
+  pool_provider pools;
+  auto own = make_engine();
+  auto provided = make_engine(pools.provider());
+  ASSERT_TRUE(own && provided);
+  for (auto* eng : {own.get(), provided.get()}) {
+    const auto view = eng->kv_pool();
+    const auto& g = eng->kv().geometry();
+    ASSERT_FALSE(view.empty());
+    EXPECT_EQ(view.layers, g.layers);
+    EXPECT_EQ(view.blocks, g.blocks);
+    EXPECT_EQ(view.blocks, eng->config().total_kv_blocks);
+    EXPECT_EQ(view.region_bytes, g.region_bytes());
+    EXPECT_EQ(view.bytes(), eng->kv().bytes().size());
+    EXPECT_EQ(view.base, eng->kv().bytes().data());
+    for (uint32_t layer = 0; layer < view.layers; ++layer) {
+      for (const uint32_t block : {0u, 1u, 17u, view.blocks - 1}) {
+        const auto region = eng->kv().region(layer, block);
+        EXPECT_EQ(view.base + view.offset(layer, block), region.data())
+          << "layer " << layer << " block " << block;
+        EXPECT_EQ(view.region_bytes, region.size());
+      }
+    }
+  }
+  ASSERT_EQ(pools.requested().size(), 1u) << "the provider is called exactly once";
+  EXPECT_EQ(pools.requested().front(), provided->kv_pool().bytes());
+  EXPECT_EQ(provided->kv_pool().base, pools.pool(0)) << "the pool lives in the provided memory";
+  EXPECT_NE(own->kv_pool().base, pools.pool(0));
+}
+
+TEST(split_prefill, an_engine_on_provided_memory_computes_what_one_with_its_own_does) {
+  pool_provider pools;
+  auto provided = make_engine(pools.provider());
+  auto own = make_engine();
+  ASSERT_TRUE(provided && own);
+  request_id id = 100;
+  for (const auto how : {sampling{0.0f, std::nullopt}, sampling{0.8f, 77}}) {
+    for (const size_t len : {3u, 13u, 30u}) {
+      SCOPED_TRACE(fmt::format("prompt {} tokens, temperature {}", len, how.temperature));
+      ++id;
+      const auto prompt = prompt_of(static_cast<uint32_t>(id), len);
+      const auto want = run_aggregated(request(id, prompt, 9, how));
+      ASSERT_EQ(want.tokens.size(), 9u);
+      ASSERT_FALSE(provided->admit(request(id, prompt, 9, how)));
+      EXPECT_EQ(drain(*provided)[id].tokens, want.tokens);
+      // Split both ways between a provided pool and an own one (prompts of their own, so that
+      // nothing is cached on the receiver).
+      for (const request_id split_id : {id + 1000, id + 2000}) {
+        const auto split_prompt = prompt_of(static_cast<uint32_t>(split_id), len);
+        auto& from = split_id == id + 1000 ? *provided : *own;
+        auto& to = split_id == id + 1000 ? *own : *provided;
+        EXPECT_EQ(run_split(from, to, request(split_id, split_prompt, 9, how)).tokens,
+                  run_aggregated(request(split_id, split_prompt, 9, how)).tokens);
+      }
+    }
+  }
+  EXPECT_EQ(provided->stats().active_kv_blocks, 0u);
+}
+
+TEST(split_prefill, kv_memory_provider_failures_are_typed_errors) {
+  pool_provider pools;
+  auto failing = reference_engine::make(
+    config(), nullptr, [](uint64_t bytes) -> caf::expected<std::byte*> {
+      return make_error(errc::overloaded, "no registered memory left",
+                        fmt::format("test provider refused {} bytes", bytes));
+    });
+  ASSERT_FALSE(failing);
+  EXPECT_EQ(classify(failing.error()), errc::overloaded) << "the provider's error as is";
+  EXPECT_EQ(client_message(failing.error()), "no registered memory left");
+  auto misaligned = reference_engine::make(config(), nullptr, pools.provider(8));
+  ASSERT_FALSE(misaligned);
+  EXPECT_EQ(classify(misaligned.error()), errc::internal);
+  auto null = reference_engine::make(config(), nullptr,
+                                     [](uint64_t) -> caf::expected<std::byte*> {
+                                       return static_cast<std::byte*>(nullptr);
+                                     });
+  ASSERT_FALSE(null);
+  EXPECT_EQ(classify(null.error()), errc::internal);
 }
