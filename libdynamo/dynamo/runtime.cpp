@@ -11,6 +11,8 @@
 #include "dynamo/plane/inproc_requests.hpp"
 #include "dynamo/plane/request.hpp"
 
+#include <fmt/format.h>
+
 #include <random>
 #include <thread>
 
@@ -28,6 +30,10 @@ void runtime_config::bind(option_set& opts) {
            "lease of each replica's discovery record: a replica that dies unannounced is "
            "forgotten after this long (at least 100ms)",
            "DYN_DISCOVERY_TTL");
+  opts.add(data_backend, "runtime.data-backend",
+           "data plane for KV transfers: ucx or inproc (default: ucx when distributed, inproc "
+           "when embedded)",
+           "DYN_DATA_BACKEND");
   opts.alias("log-level", "runtime.log-level");
   opts.alias("namespace", "runtime.namespace");
 }
@@ -40,7 +46,16 @@ runtime::runtime(runtime_config cfg) : runtime(std::move(cfg), system_only{}) {
 
 caf::expected<std::unique_ptr<runtime>> runtime::make(runtime_config cfg,
                                                       plane_backends backends) {
+  if (cfg.data_backend != "" && cfg.data_backend != "ucx" && cfg.data_backend != "inproc")
+    return make_error(errc::invalid_request,
+                      fmt::format("unknown data backend '{}' (expected ucx or inproc)",
+                                  cfg.data_backend));
+  if (cfg.data_backend == "ucx" && !backends.data_agents)
+    return make_error(errc::invalid_request,
+                      "the ucx data backend needs a distributed runtime (none was configured)");
   std::unique_ptr<runtime> rt{new runtime(std::move(cfg), system_only{})};
+  if (rt->cfg_.data_backend != "inproc")
+    rt->data_agents_ = std::move(backends.data_agents);
   rt->discovery_ = backends.discovery
                      ? std::move(backends.discovery)
                      : std::shared_ptr<discovery_plane>{
@@ -104,8 +119,18 @@ instance_id runtime::next_instance_id() {
   return make_instance_id(++id_counter_);
 }
 
-std::unique_ptr<data_plane> runtime::make_data_agent(std::string name) {
-  return fabric_->make_agent(std::move(name));
+caf::expected<std::unique_ptr<data_plane>> runtime::make_data_agent(std::string name) {
+  if (!data_agents_) {
+    if (cfg_.data_backend == "ucx")
+      return make_error(errc::unavailable, "the ucx data backend is not available here",
+                        "an embedded runtime has only the in-process data fabric");
+    return fabric_->make_agent(std::move(name));
+  }
+  auto agent = data_agents_(std::move(name));
+  if (agent && *agent == nullptr)
+    return make_error(errc::internal, "the data-plane agent could not be built",
+                      "the data-agent factory returned a null agent");
+  return agent;
 }
 
 } // namespace dynamo

@@ -36,6 +36,9 @@ struct runtime_config {
   /// TTL of the discovery leases the components of this process hold ("--discovery.ttl"): a
   /// replica that dies without deregistering disappears from its peers after at most this long.
   std::chrono::milliseconds lease_ttl{3000};
+  /// Data-plane backend ("--runtime.data-backend"): "ucx", "inproc", or empty for the mode's
+  /// default (UCX when the launcher built a distributed runtime, in-process when embedded).
+  std::string data_backend;
 
   /// Registers the fields with `opts`.
   void bind(option_set& opts);
@@ -50,6 +53,9 @@ struct plane_backends {
   /// Builds the request plane once the actor system exists; called once, on the thread that
   /// calls runtime::make().
   std::function<caf::expected<std::unique_ptr<request_plane>>(caf::actor_system&)> requests;
+  /// Builds one data-plane agent named `agent_name` (e.g. UCX); called by make_data_agent from
+  /// any thread. Null: agents come from the runtime's in-process fabric.
+  std::function<caf::expected<std::unique_ptr<data_plane>>(std::string agent_name)> data_agents;
 };
 
 /// One process's runtime: in embedded mode every plane has its in-process backend; make() puts
@@ -62,7 +68,9 @@ public:
 
   /// Builds the actor system and the planes, taking each from `backends` when given there.
   /// Errors: whatever the request-plane factory returns (e.g. unavailable for a busy address);
-  /// internal when it returns a null plane. Any thread.
+  /// internal when it returns a null plane; invalid_request for an unknown cfg.data_backend or
+  /// "ucx" without a data_agents factory. cfg.data_backend "inproc" ignores data_agents.
+  /// Any thread.
   static caf::expected<std::unique_ptr<runtime>> make(runtime_config cfg, plane_backends backends);
 
   ~runtime();
@@ -98,8 +106,11 @@ public:
   std::shared_ptr<request_plane> requests_ptr() const noexcept { return requests_; }
   /// Shared ownership of the event plane (see discovery_ptr), e.g. to unsubscribe on exit.
   std::shared_ptr<event_plane> events_ptr() const noexcept { return events_; }
-  /// Makes a data-plane agent for one component replica (in-process fabric).
-  std::unique_ptr<data_plane> make_data_agent(std::string name);
+  /// Makes a data-plane agent for one component replica: through plane_backends::data_agents
+  /// when make() was given one, else on the in-process fabric. Errors: the factory's (e.g.
+  /// unavailable when UCX cannot start); unavailable when cfg.data_backend asks for "ucx" in an
+  /// embedded runtime; internal for a null agent. Any thread.
+  caf::expected<std::unique_ptr<data_plane>> make_data_agent(std::string name);
 
 private:
   struct system_only {};
@@ -114,6 +125,7 @@ private:
   std::shared_ptr<request_plane> requests_;
   std::shared_ptr<event_plane> events_;
   std::shared_ptr<inproc_fabric> fabric_;
+  std::function<caf::expected<std::unique_ptr<data_plane>>(std::string)> data_agents_;
   std::mutex id_mtx_;
   uint64_t id_counter_ = 0;
 };

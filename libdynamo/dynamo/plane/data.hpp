@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace dynamo {
@@ -25,6 +26,12 @@ struct region_descriptor {
   std::string remote_key;
 
   friend bool operator==(const region_descriptor&, const region_descriptor&) = default;
+};
+
+/// Memory a backend allocated and registered for transfers (see data_plane::allocate_region).
+struct allocated_region {
+  std::byte* base = nullptr;      ///< Start of the memory, 64-byte aligned, zero-filled.
+  region_descriptor descriptor;   ///< Its registration (descriptor.size bytes).
 };
 
 /// One contiguous copy: `length` bytes at `local_offset` of the local region and at
@@ -61,6 +68,13 @@ public:
   /// valid until deregister_region. Errors: invalid_request (null/zero size).
   virtual caf::expected<region_descriptor> register_region(void* base, size_t size) = 0;
 
+  /// Allocates `size` bytes and registers them; the memory is the backend's and is freed by
+  /// deregister_region(descriptor.region_id) or with the agent. Prefer it for memory peers
+  /// write into: UCX maps memory it allocates itself so that peers reach it truly one-sided
+  /// (twice the bandwidth of registered private memory, no progress needed on the owner).
+  /// Errors: invalid_request (size 0), unavailable (allocation or mapping failed). Any thread.
+  virtual caf::expected<allocated_region> allocate_region(size_t size) = 0;
+
   /// Ends a registration; when it returns no transfer touches the memory any more (it waits
   /// for copies in progress). Errors: not_found if unknown.
   virtual caf::error deregister_region(uint64_t region_id) = 0;
@@ -85,6 +99,14 @@ public:
   /// Regions registered right now. Any thread.
   virtual size_t registered_regions() const = 0;
 };
+
+/// Encodes `d` as one printable line (for discovery metadata, e.g. the data_address key).
+/// Any thread.
+std::string encode_descriptor(const region_descriptor& d);
+
+/// Decodes encode_descriptor's output. Errors: invalid_request naming what is malformed.
+/// Any thread.
+caf::expected<region_descriptor> decode_descriptor(std::string_view text);
 
 /// Merges adjacent blocks that are contiguous on both sides (keeps order). Shared by backends.
 std::vector<block_copy> coalesce(std::vector<block_copy> blocks);

@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace dynamo {
 namespace {
@@ -72,6 +75,62 @@ TEST(validate_blocks, rejects_overlap_at_the_destination) {
 TEST(validate_blocks, names_the_offending_block) {
   auto err = validate_blocks(transfer_direction::read, {{0, 0, 1}, {0, 0, 0}}, 10, 10);
   EXPECT_NE(client_message(err).find("block 1"), std::string::npos) << client_message(err);
+}
+
+region_descriptor sample_descriptor(std::string key) {
+  return region_descriptor{"decode/00ab", 7, 1 << 20, std::move(key)};
+}
+
+TEST(descriptor_codec, round_trips_binary_keys_of_every_length) {
+  std::string key;
+  for (int len = 0; len < 40; ++len) {
+    auto d = sample_descriptor(key);
+    auto line = encode_descriptor(d);
+    EXPECT_EQ(line.find_first_of(" \n\r\t"), std::string::npos) << line;
+    auto back = decode_descriptor(line);
+    ASSERT_TRUE(back) << describe(back.error());
+    EXPECT_EQ(*back, d) << "key length " << len;
+    key += static_cast<char>(len * 37 % 256);
+  }
+}
+
+TEST(descriptor_codec, round_trips_extreme_numbers_and_odd_agent_names) {
+  region_descriptor d{"a:b/c d\xff", UINT64_MAX, UINT64_MAX, std::string("\0\1:", 3)};
+  auto back = decode_descriptor(encode_descriptor(d));
+  ASSERT_TRUE(back) << describe(back.error());
+  EXPECT_EQ(*back, d);
+}
+
+TEST(descriptor_codec, rejects_malformed_lines) {
+  auto good = encode_descriptor(sample_descriptor("key"));
+  ASSERT_TRUE(decode_descriptor(good));
+  auto fields = [](std::string agent, std::string id, std::string size, std::string key) {
+    return "dynreg1:" + agent + ":" + id + ":" + size + ":" + key;
+  };
+  const std::vector<std::pair<std::string, std::string>> bad = {
+    {"", "empty"},
+    {"dynreg1", "one field"},
+    {good + ":x", "six fields"},
+    {"dynreg2" + good.substr(7), "wrong prefix"},
+    {fields("", "1", "2", ""), "empty agent"},
+    {fields("YQ", "1", "2", ""), "unpadded base64"},
+    {fields("YR==", "1", "2", ""), "non-canonical trailing bits"},
+    {fields("Y===", "1", "2", ""), "three padding characters"},
+    {fields("YQ==YQ==", "1", "2", ""), "padding inside"},
+    {fields("Y Q=", "1", "2", ""), "space in base64"},
+    {fields("YQ==", "", "2", ""), "empty id"},
+    {fields("YQ==", "-1", "2", ""), "negative id"},
+    {fields("YQ==", "01", "2", ""), "leading zero"},
+    {fields("YQ==", "18446744073709551616", "2", ""), "id overflows"},
+    {fields("YQ==", "1", "0", ""), "zero size"},
+    {fields("YQ==", "1", "2x", ""), "trailing garbage in size"},
+    {fields("YQ==", "1", "2", "@@@@"), "key not base64"},
+  };
+  for (const auto& [line, what] : bad) {
+    auto r = decode_descriptor(line);
+    ASSERT_FALSE(r) << what << " was accepted: " << line;
+    EXPECT_EQ(classify(r.error()), errc::invalid_request) << what;
+  }
 }
 
 } // namespace

@@ -6,9 +6,11 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <exception>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <random>
@@ -63,8 +65,18 @@ bool help_one(job_pool& pool) {
   return true;
 }
 
+/// Frees memory from aligned_alloc.
+struct free_deleter {
+  void operator()(std::byte* p) const noexcept { std::free(p); }
+};
+
+/// Alignment of allocate_region's memory.
+constexpr size_t region_alignment = 64;
+
 struct region_entry {
   std::byte* base = nullptr;
+  /// Memory the agent allocated (allocate_region); freed with the entry.
+  std::unique_ptr<std::byte, free_deleter> owned;
   uint64_t size = 0;
   std::string key;
   /// Copies using the region right now.
@@ -178,6 +190,28 @@ public:
     r.size = size;
     r.key = fmt::format("{:016x}", keygen_());
     return region_descriptor{agent.name, id, size, r.key};
+  }
+
+  caf::expected<allocated_region> allocate_region(agent_core& agent, size_t size) {
+    if (size == 0)
+      return make_error(errc::invalid_request, "cannot allocate a region of 0 bytes");
+    if (size > std::numeric_limits<size_t>::max() - region_alignment)
+      return make_error(errc::invalid_request, "region size too large",
+                        fmt::format("{} bytes", size));
+    auto rounded = (size + region_alignment - 1) / region_alignment * region_alignment;
+    std::unique_ptr<std::byte, free_deleter> mem{
+      static_cast<std::byte*>(std::aligned_alloc(region_alignment, rounded))};
+    if (!mem)
+      return make_error(errc::unavailable, "out of memory for a data-plane region",
+                        fmt::format("aligned_alloc of {} bytes failed", rounded));
+    std::memset(mem.get(), 0, rounded);
+    auto desc = register_region(agent, mem.get(), size);
+    if (!desc)
+      return std::move(desc.error());
+    std::lock_guard guard{mu_};
+    auto& r = agent.regions.at(desc->region_id);
+    r.owned = std::move(mem);
+    return allocated_region{r.base, std::move(*desc)};
   }
 
   caf::error deregister_region(agent_core& agent, uint64_t region_id) {
@@ -364,6 +398,10 @@ public:
 
   caf::expected<region_descriptor> register_region(void* base, size_t size) override {
     return fabric_->register_region(*self_, base, size);
+  }
+
+  caf::expected<allocated_region> allocate_region(size_t size) override {
+    return fabric_->allocate_region(*self_, size);
   }
 
   caf::error deregister_region(uint64_t region_id) override {

@@ -38,7 +38,9 @@ public:
   /// Makes an agent reachable under `name` (an empty name is replaced by a generated one).
   /// A name already in use is taken over: the older agent keeps working locally but is no
   /// longer reachable as a remote peer. Transfers run on the fabric's workers: they are
-  /// coalesced, then copied with memmove; on_done runs on a worker thread. Any thread.
+  /// coalesced, then copied with memmove; on_done runs on a worker thread. allocate_region
+  /// hands out 64-byte aligned, zeroed heap memory, freed on deregister or with the agent.
+  /// Any thread.
   std::unique_ptr<data_plane> make_agent(std::string name);
 
   /// Names of the agents reachable right now, sorted. Any thread.
