@@ -45,6 +45,9 @@ struct generate_request {
   engine::stop_conditions stop;
   int64_t deadline_unix_ms = 0;            ///< Absolute deadline (wall clock); 0 = none.
   routing_hints routing;                   ///< Read by KV-aware routers; ignored by workers.
+  /// Disaggregated serving: the prefill worker instance the router picked for a decode worker;
+  /// 0 = the decode worker picks one itself (or prefills locally).
+  uint64_t prefill_worker = 0;
 };
 
 /// A piece of the token stream sent to the request's sink.
@@ -75,7 +78,7 @@ typename Inspector::result_type inspect(Inspector& f, generate_request& x) {
   return f(caf::meta::type_name("generate_request"), x.id, x.model, x.tokens,
            x.sampling.temperature, x.sampling.top_p, x.sampling.top_k, has_seed, seed,
            x.stop.max_tokens, x.stop.stop_token_ids, x.stop.ignore_eos, x.deadline_unix_ms,
-           x.routing.overlap_weight, x.routing.temperature,
+           x.routing.overlap_weight, x.routing.temperature, x.prefill_worker,
            caf::meta::load_callback([&x, &has_seed, &seed]() -> caf::error {
              x.sampling.seed = has_seed ? std::optional<uint64_t>{seed} : std::nullopt;
              return caf::none;

@@ -2,6 +2,7 @@
 
 #include "dynamo/actors/wire/generate_binding.hpp"
 #include "dynamo/actors/wire/kv_query_binding.hpp"
+#include "dynamo/actors/wire/prefill_binding.hpp"
 #include "dynamo/capnp/requests.hpp"
 #include "dynamo/error.hpp"
 #include "dynamo/nats/discovery.hpp"
@@ -9,6 +10,7 @@
 #include "dynamo/plane/discovery.hpp"
 #include "dynamo/plane/event.hpp"
 #include "dynamo/plane/request.hpp"
+#include "dynamo/ucx/ucx_data.hpp"
 
 #include <fmt/format.h>
 
@@ -16,7 +18,8 @@ namespace dynamo::launch {
 
 binding_map default_bindings() {
   return {{"generate", actors::wire::generate_binding()},
-          {"kv", actors::wire::kv_query_binding()}};
+          {"kv", actors::wire::kv_query_binding()},
+          {"prefill", actors::wire::prefill_binding()}};
 }
 
 caf::expected<std::string> resolve_rpc_address(const discovery_plane& disc,
@@ -78,6 +81,15 @@ caf::expected<plane_backends> make_distributed_backends(const distributed_settin
   };
   result.requests = [req = std::move(req)](caf::actor_system& sys) {
     return capnp::make_requests(sys, req);
+  };
+  // Data-plane agents over UCX (runtime::make ignores this for --runtime.data-backend inproc).
+  auto data_log = settings.logs != nullptr ? settings.logs->make("data", "ucx")
+                                           : default_logger("data", "ucx");
+  result.data_agents = [data_log](std::string agent_name) {
+    ucx::ucx_options opts;
+    opts.agent = std::move(agent_name);
+    opts.log = data_log;
+    return ucx::make_ucx_agent(std::move(opts));
   };
   return result;
 }

@@ -1,5 +1,6 @@
 // The planes of the component role: NATS discovery and events, the Cap'n Proto request plane
-// whose resolver finds a remote instance's RPC address in its discovery record.
+// whose resolver finds a remote instance's RPC address in its discovery record, and UCX
+// data-plane agents.
 #pragma once
 
 #include "dynamo/log.hpp"
@@ -42,7 +43,7 @@ struct distributed_settings {
 };
 
 /// The built-in bindings: "generate" -> the generate interface of the actors, "kv" -> the
-/// workers' KV recovery interface (kv_query).
+/// workers' KV recovery interface (kv_query), "prefill" -> the prefill workers' remote prefill.
 binding_map default_bindings();
 
 /// Finds the RPC address of the process serving `address`: the rpc_address_key metadata of the
@@ -52,7 +53,8 @@ caf::expected<std::string> resolve_rpc_address(const discovery_plane& disc,
                                                const instance_endpoint& address);
 
 /// Connects the NATS discovery and event planes and returns them with a factory for the
-/// Cap'n Proto request plane (resolving through that discovery plane). Errors: unavailable when
+/// Cap'n Proto request plane (resolving through that discovery plane) and one for UCX
+/// data-plane agents (ucx::make_ucx_agent, logger "data"). Errors: unavailable when
 /// NATS cannot be reached; invalid_request for a malformed URL or no bindings. Main thread.
 caf::expected<plane_backends> make_distributed_backends(const distributed_settings& settings);
 

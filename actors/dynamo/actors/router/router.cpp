@@ -13,6 +13,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace dynamo::actors {
 
 namespace detail {
@@ -27,6 +29,18 @@ void account(router_state& st, const route& r) {
       ++l.active_requests;
       l.active_tokens += r.tokens;
     }
+}
+
+void assign_prefill(router_state& st, generate_request& req) {
+  if (st.prefill_components.empty())
+    return;
+  auto pick = st.prefill.pick(req.id);
+  req.prefill_worker = pick ? pick->value : 0;
+  if (pick)
+    st.ctx.log->debug("request {:016x}: prefill worker {:016x}", req.id, pick->value);
+  else
+    st.ctx.log->debug("request {:016x}: no live prefill worker; the decode worker decides",
+                      req.id);
 }
 
 } // namespace detail
@@ -67,6 +81,7 @@ void unaccount(router_state& st, const route& r) {
 
 void release(router_pointer self, request_id id, bool failed) {
   auto& st = self->state;
+  st.prefill.finish(id);
   auto i = st.routes.find(id);
   if (i == st.routes.end())
     return;
@@ -161,6 +176,21 @@ std::optional<generate_actor> reroute(router_pointer self, request_id id, const 
   return target.handle;
 }
 
+bool contains(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+/// Applies a discovery change of a prefill component's instance (a malformed registration
+/// counts as gone).
+void apply_prefill_change(router_state& st, const peer_change& change) {
+  bool up = change.up && peer_registration(change, st.ctx.log).has_value();
+  auto known = st.prefill.instances().size();
+  st.prefill.apply(instance_id{change.instance}, up);
+  if (st.prefill.instances().size() != known)
+    st.ctx.log->info("prefill worker {:016x} {} ({} live)", change.instance,
+                     up ? "joined" : "left", st.prefill.instances().size());
+}
+
 caf::error register_router(router_pointer self) {
   auto& st = self->state;
   instance_registration reg;
@@ -198,12 +228,19 @@ caf::error init_router(router_pointer self) {
       return err;
   if (auto err = register_router(self))
     return err;
-  if (auto err = watch_peers(st.ctx, st.ctx.targets_for<worker_api>(),
-                             caf::actor_cast<caf::actor>(self)))
+  st.worker_components = st.ctx.targets_for<worker_api>();
+  st.prefill_components = st.ctx.targets_for<prefill_api>();
+  auto watched = st.worker_components;
+  for (const auto& c : st.prefill_components)
+    if (!contains(watched, c))
+      watched.push_back(c);
+  if (auto err = watch_peers(st.ctx, watched, caf::actor_cast<caf::actor>(self)))
     return err;
   st.life.start();
   st.ctx.log->info("routing with policy '{}' to {}", policy_name(st),
-                   fmt::join(st.ctx.targets_for<worker_api>(), ", "));
+                   fmt::join(st.worker_components, ", "));
+  if (!st.prefill_components.empty())
+    st.ctx.log->info("picking prefill workers among {}", fmt::join(st.prefill_components, ", "));
   return caf::none;
 }
 
@@ -252,6 +289,7 @@ router_actor::behavior_type router_behavior(router_pointer self, component_conte
       const auto& target = st.workers.entries()[*index];
       ++st.routed;
       st.m_requests->inc();
+      assign_prefill(st, req);
       return st.forwards.forward(self, target.handle, std::move(req), std::move(sink));
     },
     [self](cancel_atom, request_id id, cancel_kind kind) {
@@ -268,6 +306,11 @@ router_actor::behavior_type router_behavior(router_pointer self, component_conte
     },
     [self](peer_atom, peer_change& change) {
       auto& st = self->state;
+      if (contains(st.prefill_components, change.component)) {
+        apply_prefill_change(st, change);
+        if (!contains(st.worker_components, change.component))
+          return;
+      }
       // A worker whose registration is malformed is logged and treated as gone: nothing is
       // routed to a peer whose facts cannot be trusted.
       if (change.up && !peer_registration(change, st.ctx.log))
@@ -310,6 +353,11 @@ router_actor::behavior_type router_behavior(router_pointer self, component_conte
       }
       s.routed = st.routed;
       s.rejected = st.rejected;
+      for (const auto& p : st.prefill.instances()) {
+        s.prefill_workers.push_back(p.instance.value);
+        s.prefill_active.push_back(p.active);
+        s.prefill_assigned.push_back(p.assigned);
+      }
       if (!st.kv)
         return s;
       fill_stats_kv(self, s);

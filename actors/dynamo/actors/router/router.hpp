@@ -3,8 +3,11 @@
 // Policy "kv" routes by KV-cache overlap and load (kv_routing), fed by the workers' KV events
 // (or, approximate, by its own decisions), with a load valve that queues or sheds requests when
 // every worker is busy and replica sync over the event plane.
+// With edges to prefill components (disaggregated serving) the router also names a prefill
+// worker in every forwarded request: the live one with the fewest open assignments.
 #pragma once
 
+#include "dynamo/actors/disagg_messages.hpp"
 #include "dynamo/actors/messages.hpp"
 #include "dynamo/actors/peers.hpp"
 #include "dynamo/actors/router/first_token_tap.hpp"
@@ -38,6 +41,10 @@ struct router_stats {
   uint64_t rejected_workers = 0;          ///< Workers refused (block size / hash scheme).
   uint64_t sync_applied = 0;              ///< Replica sync events applied.
   kv_ingest_stats ingest;                 ///< The KV event ingester's counters.
+  // With prefill components only (empty otherwise):
+  std::vector<uint64_t> prefill_workers;  ///< Live prefill instance ids, in arrival order.
+  std::vector<uint32_t> prefill_active;   ///< Parallel: assigned requests not yet finished.
+  std::vector<uint64_t> prefill_assigned; ///< Parallel: requests assigned since it joined.
 };
 
 template <class Inspector>
@@ -45,7 +52,7 @@ typename Inspector::result_type inspect(Inspector& f, router_stats& x) {
   return f(caf::meta::type_name("router_stats"), x.policy, x.workers, x.active_requests, x.routed,
            x.rejected, x.prefill_tokens, x.decode_blocks, x.kv_decisions, x.kv_matched_blocks,
            x.kv_prompt_blocks, x.indexed_blocks, x.queued, x.shed, x.rejected_workers,
-           x.sync_applied, x.ingest);
+           x.sync_applied, x.ingest, x.prefill_workers, x.prefill_active, x.prefill_assigned);
 }
 
 /// Router message: replica sync events (encoded) from another router replica.
@@ -81,11 +88,12 @@ struct router_config {
   void bind(option_set& opts, const std::string& prefix);
 };
 
-/// Graph component: a router in front of workers.
+/// Graph component: a router in front of workers. Edges to prefill components (prefill_api)
+/// are optional: without them requests are forwarded unchanged.
 struct router {
   using config = router_config;
   using provides = interfaces<generate_api>;
-  using requires_ = interfaces<worker_api>;
+  using requires_ = interfaces<worker_api, prefill_api>;
   static constexpr std::string_view kind = "router";
   /// Spawns one replica; it serves `<ns>.<name>.generate` and registers in discovery.
   static caf::actor spawn(component_context& ctx, const config& cfg);

@@ -57,6 +57,7 @@ void dispatch(router_pointer self, generate_request req, token_sink_actor sink,
   auto tap = spawn_first_token_tap(st.ctx.rt->system(), std::move(sink),
                                    caf::actor_cast<caf::actor>(self), id);
   st.taps[id] = tap;
+  assign_prefill(st, req);
   st.forwards.forward_with(self, target.handle, std::move(req),
                            caf::actor_cast<token_sink_actor>(tap), std::move(promise));
 }

@@ -4,6 +4,7 @@
 
 #include "dynamo/actors/forward.hpp"
 #include "dynamo/actors/router/policy.hpp"
+#include "dynamo/actors/router/prefill_picker.hpp"
 #include "dynamo/actors/router/router.hpp"
 #include "dynamo/lifecycle.hpp"
 #include "dynamo/metrics.hpp"
@@ -56,6 +57,11 @@ struct router_state {
   counter* m_requests = nullptr;
   counter* m_rejected = nullptr;
   histogram* m_decision = nullptr;
+  // Disaggregated serving (edges to prefill components): which prefill worker each forwarded
+  // request names.
+  std::vector<std::string> worker_components;
+  std::vector<std::string> prefill_components;
+  prefill_picker prefill;
   // Policy "kv" only:
   std::unique_ptr<kv_routing> kv;
   kv_indexer_actor indexer;  // with KV events only
@@ -76,6 +82,11 @@ std::string_view policy_name(const router_state& st);
 
 /// Adds a route's load to its worker (if the worker is still known).
 void account(router_state& st, const route& r);
+
+/// Names the prefill worker of `req` (req.prefill_worker) just before it is forwarded: the
+/// live prefill instance with the fewest open assignments, 0 when none is live. Leaves `req`
+/// unchanged when the router has no prefill components.
+void assign_prefill(router_state& st, generate_request& req);
 
 // -- router_kv.cpp ---------------------------------------------------------------------------
 

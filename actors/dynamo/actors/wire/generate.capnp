@@ -42,6 +42,7 @@ struct GenerateRequest {
   deadlineUnixMs @11 :Int64;   # absolute, wall clock; 0 = none
   overlapWeight @12 :Float64 = -1.0;      # routing hint; negative = the router's default
   routerTemperature @13 :Float64 = -1.0;  # routing hint; negative = the router's default
+  prefillWorker @14 :UInt64;   # disaggregated serving: the prefill worker the router picked; 0 = none
 }
 
 # dynamo::actors::token_chunk.

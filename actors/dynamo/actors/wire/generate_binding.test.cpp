@@ -84,6 +84,7 @@ TEST_F(generate_binding_test, every_field_of_request_chunks_and_summary_survives
   req.stop.stop_token_ids = {99, 100};
   req.stop.ignore_eos = true;
   req.deadline_unix_ms = unix_ms_in(60s);
+  req.prefill_worker = 0x8000000000000001;
   auto handle = self()->request(proxy, 5s, generate_atom::value, req, sink());
   auto stream = testing::receive_stream(self(), req.id);
   auto reply = testing::await_reply(handle);
@@ -112,6 +113,7 @@ TEST_F(generate_binding_test, every_field_of_request_chunks_and_summary_survives
   EXPECT_EQ(got.stop.stop_token_ids, req.stop.stop_token_ids);
   EXPECT_EQ(got.stop.ignore_eos, req.stop.ignore_eos);
   EXPECT_EQ(got.deadline_unix_ms, req.deadline_unix_ms);
+  EXPECT_EQ(got.prefill_worker, req.prefill_worker);
 }
 
 TEST_F(generate_binding_test, an_error_reply_keeps_its_class_message_and_detail) {

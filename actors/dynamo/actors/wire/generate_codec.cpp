@@ -81,6 +81,7 @@ void encode(const generate_request& x, schema::GenerateRequest::Builder out) {
   out.setDeadlineUnixMs(x.deadline_unix_ms);
   out.setOverlapWeight(x.routing.overlap_weight);
   out.setRouterTemperature(x.routing.temperature);
+  out.setPrefillWorker(x.prefill_worker);
 }
 
 void encode(const token_chunk& x, schema::TokenChunk::Builder out) {
@@ -149,6 +150,7 @@ caf::expected<generate_request> decode(schema::GenerateRequest::Reader in,
     x.routing.temperature = in.getRouterTemperature();
     if (!std::isfinite(x.routing.overlap_weight) || !std::isfinite(x.routing.temperature))
       return invalid("a routing hint is not finite");
+    x.prefill_worker = in.getPrefillWorker();
     return x;
   });
 }

@@ -35,6 +35,7 @@ generate_request full_request() {
   req.stop.ignore_eos = true;
   req.deadline_unix_ms = 1700000000000;
   req.routing = {2.5, 0.125};
+  req.prefill_worker = 0xfedcba9876543210;
   return req;
 }
 
@@ -57,6 +58,7 @@ TEST(generate_codec, a_request_round_trips_through_flat_bytes) {
   EXPECT_EQ(got->deadline_unix_ms, req.deadline_unix_ms);
   EXPECT_EQ(got->routing.overlap_weight, req.routing.overlap_weight);
   EXPECT_EQ(got->routing.temperature, req.routing.temperature);
+  EXPECT_EQ(got->prefill_worker, req.prefill_worker) << "all 64 bits of the prefill pick";
 }
 
 TEST(generate_codec, an_empty_request_message_reads_as_the_cpp_defaults) {
@@ -70,6 +72,7 @@ TEST(generate_codec, an_empty_request_message_reads_as_the_cpp_defaults) {
   EXPECT_FALSE(got->sampling.seed.has_value());
   EXPECT_LT(got->routing.overlap_weight, 0.0) << "no hint reads as the router's default";
   EXPECT_LT(got->routing.temperature, 0.0);
+  EXPECT_EQ(got->prefill_worker, 0u) << "no prefill pick: the decode worker decides";
 }
 
 TEST(generate_codec, out_of_range_request_values_are_invalid_request) {

@@ -1,21 +1,18 @@
 #include "dynamo/actors/worker/worker.hpp"
 
 #include "dynamo/actors/peers.hpp"
+#include "dynamo/actors/worker/remote_prefill.hpp"
+#include "dynamo/actors/worker/worker_state.hpp"
 
 #include "dynamo/config.hpp"
 #include "dynamo/engine/block_hash.hpp"
 #include "dynamo/error.hpp"
 #include "dynamo/kv_router/event_codec.hpp"
-#include "dynamo/kv_router/event_history.hpp"
-#include "dynamo/lifecycle.hpp"
 #include "dynamo/metrics.hpp"
-#include "dynamo/mocker/mocker_engine.hpp"
-#include "dynamo/model/synthesize.hpp"
 #include "dynamo/plane/discovery.hpp"
 #include "dynamo/plane/event.hpp"
 #include "dynamo/plane/registration.hpp"
 #include "dynamo/plane/request.hpp"
-#include "dynamo/reference/reference_engine.hpp"
 #include "dynamo/runtime.hpp"
 
 #include <caf/actor_system.hpp>
@@ -23,66 +20,20 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include <optional>
 #include <unordered_map>
 
 namespace dynamo::actors {
 
+namespace detail {
+
 namespace {
 
-using clock = std::chrono::steady_clock;
+using clock = worker_clock;
 
 /// Below this, the next step is run by a plain message instead of a timer.
 constexpr auto min_timer_delay = std::chrono::microseconds{20};
-
-struct active_request {
-  token_sink_actor sink;
-  caf::typed_response_promise<generate_summary> promise;
-  uint32_t prompt_tokens = 0;
-  uint32_t cached_prompt_tokens = 0;
-  uint32_t completion_tokens = 0;
-  clock::time_point started;
-};
-
-struct worker_metrics {
-  counter* requests = nullptr;
-  gauge* inflight = nullptr;
-  histogram* duration = nullptr;
-  counter* cancellations = nullptr;
-  counter* errors = nullptr;
-  gauge* kv_total = nullptr;
-  gauge* kv_active = nullptr;
-  gauge* kv_cached = nullptr;
-  gauge* waiting = nullptr;
-};
-
-struct worker_state {
-  component_context ctx;
-  worker_config cfg;
-  std::shared_ptr<engine::engine> engine;
-  std::unordered_map<request_id, active_request> active;
-  /// Sinks are monitored once however many requests they have here (a long-lived sink must not
-  /// accumulate monitors).
-  std::unordered_map<caf::actor_addr, uint32_t> sink_refs;
-  bool stepping = false;
-  uint64_t step_seq = 0;
-  engine::step_result pending;
-  std::vector<engine::kv_event> kv_batch;  ///< Emitted by the engine, not yet published.
-  std::optional<kv_router::event_history> kv_history;  ///< Published events, for gap replays.
-  uint32_t kv_block_size = 0;
-  std::unique_ptr<event_publisher> publisher;
-  std::optional<lease_id> lease;
-  lifecycle life;
-  caf::typed_response_promise<drain_report> drain_promise;
-  bool drain_pending = false;
-  clock::time_point last_load_publish;
-  worker_metrics m;
-  static inline const char* name = "worker";
-};
-
-using worker_pointer = worker_actor::stateful_pointer<worker_state>;
 
 /// A batch of this worker's KV events (tier: the engine's device memory).
 kv_router::event_batch make_kv_batch(const worker_state& st, std::vector<engine::kv_event> events) {
@@ -90,21 +41,7 @@ kv_router::event_batch make_kv_batch(const worker_state& st, std::vector<engine:
                                 kv_router::storage_tier::device, std::move(events)};
 }
 
-std::string encode_load(uint64_t worker, const engine::engine_stats& s, size_t active) {
-  nlohmann::json j;
-  j["worker_id"] = worker;
-  j["kv_block_size"] = s.kv_block_size;
-  j["total_kv_blocks"] = s.total_kv_blocks;
-  j["active_kv_blocks"] = s.active_kv_blocks;
-  j["cached_kv_blocks"] = s.cached_kv_blocks;
-  j["waiting"] = s.waiting_sequences;
-  j["running"] = s.running_sequences;
-  j["prefill_tokens_pending"] = s.prefill_tokens_pending;
-  j["held_kv_blocks"] = s.held_kv_blocks;
-  j["awaiting_kv"] = s.awaiting_kv_sequences;
-  j["active_requests"] = active;
-  return j.dump();
-}
+} // namespace
 
 void publish_load(worker_pointer self, bool force) {
   auto& st = self->state;
@@ -140,6 +77,8 @@ void flush_kv_events(worker_pointer self) {
                      batch.events.back().event_id, describe(res.error()));
 }
 
+namespace {
+
 /// Answers a KV query: the published events after `after` while the history still holds them
 /// all, else a dump of the engine's prefix cache as of the newest published event.
 caf::result<kv_replay> answer_kv_query(worker_pointer self, uint64_t after, bool force_dump) {
@@ -170,15 +109,19 @@ caf::result<kv_replay> answer_kv_query(worker_pointer self, uint64_t after, bool
   return reply;
 }
 
+} // namespace
+
 void finish_drain_if_idle(worker_pointer self) {
   auto& st = self->state;
-  if (!st.drain_pending || !st.active.empty())
+  if (!st.drain_pending || !st.active.empty() || (st.decode && !st.decode->awaiting.empty()))
     return;
   st.drain_pending = false;
   st.drain_promise.deliver(drain_report{true, 0});
   st.life.finish_stop();
   self->quit();
 }
+
+namespace {
 
 /// Forgets a request and stops watching its sink when no other request uses it.
 void erase_request(worker_pointer self,
@@ -204,6 +147,25 @@ void complete(worker_pointer self, request_id id, active_request& req, engine::f
   req.promise.deliver(summary);
 }
 
+} // namespace
+
+void fail_request(worker_pointer self, request_id id, const caf::error& err) {
+  auto& st = self->state;
+  auto i = st.active.find(id);
+  if (i == st.active.end())
+    return;
+  st.m.errors->inc();
+  st.m.inflight->dec();
+  self->send(i->second.sink, stream_fail_atom::value, id, err);
+  i->second.promise.deliver(err);
+  erase_request(self, i);
+}
+
+caf::error admit_local(worker_pointer self, const generate_request& req) {
+  return self->state.engine->admit(
+    engine::sequence_request{req.id, req.tokens, req.sampling, req.stop});
+}
+
 void schedule_step(worker_pointer self) {
   auto& st = self->state;
   if (st.stepping || !st.engine->has_work())
@@ -216,6 +178,8 @@ void schedule_step(worker_pointer self) {
   else
     self->delayed_send(self, st.pending.delay, step_atom::value, seq);
 }
+
+namespace {
 
 void deliver_step(worker_pointer self) {
   auto& st = self->state;
@@ -231,13 +195,9 @@ void deliver_step(worker_pointer self) {
     req.cached_prompt_tokens = out.cached_prompt_tokens;
     req.completion_tokens += static_cast<uint32_t>(out.tokens.size());
     if (out.finish == engine::finish_reason::error) {
-      st.m.errors->inc();
-      st.m.inflight->dec();
-      auto err = make_error(errc::invalid_request, "the request cannot be served by this worker",
-                            out.error_detail);
-      self->send(req.sink, stream_fail_atom::value, out.id, err);
-      req.promise.deliver(err);
-      erase_request(self, i);
+      fail_request(self, out.id,
+                   make_error(errc::invalid_request, "the request cannot be served by this worker",
+                              out.error_detail));
       continue;
     }
     if (!out.tokens.empty() || out.finish != engine::finish_reason::none) {
@@ -261,7 +221,9 @@ void cancel_request(worker_pointer self, request_id id, cancel_kind kind) {
   auto i = st.active.find(id);
   if (i == st.active.end())
     return;
-  st.engine->cancel(id);
+  // A prompt a prefill worker is computing keeps its blocks until that worker replied.
+  if (!cancel_awaiting(self, id))
+    st.engine->cancel(id);
   st.m.cancellations->inc();
   auto& req = i->second;
   if (kind == cancel_kind::kill) {
@@ -329,6 +291,10 @@ caf::error register_worker(worker_pointer self) {
     reg.capacity.max_num_seqs = stats.max_sequences;
   reg.capacity.hash_scheme = fmt::format("xxh3-64:seed={}", engine::block_hash_seed);
   reg.extra = {{"interfaces", "worker,generate"}, {"engine", st.engine->name()}};
+  if (st.decode)
+    reg.extra.emplace("role", "decode");
+  if (st.kv)
+    st.kv->announce(reg);
   // The kv endpoint is served first, so that a router that sees the registration can recover
   // at once. Without it the worker still serves (routers then cannot repair gaps).
   auto kv_address = st.ctx.address(kv_query_api::name);
@@ -352,10 +318,12 @@ caf::error register_worker(worker_pointer self) {
 
 worker_actor::behavior_type worker_behavior(worker_pointer self, component_context ctx,
                                             worker_config cfg,
-                                            std::shared_ptr<engine::engine> engine) {
+                                            std::shared_ptr<engine::engine> engine,
+                                            std::shared_ptr<kv_data> kv) {
   auto& state = self->state;
   state.ctx = std::move(ctx);
   state.cfg = std::move(cfg);
+  state.kv = std::move(kv);
   state.engine = std::move(engine);
   state.kv_history.emplace(state.cfg.kv_event_history);
   state.kv_block_size = state.engine->stats().kv_block_size;
@@ -363,10 +331,15 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, component_conte
   state.engine->set_kv_event_sink(
     [self](const engine::kv_event& ev) { self->state.kv_batch.push_back(ev); });
   state.publisher = state.ctx.rt->events().make_publisher(state.ctx.instance.to_string());
-  if (auto err = register_worker(self)) {
+  auto start_err = state.kv ? init_decode(self) : caf::error{};
+  if (!start_err)
+    start_err = register_worker(self);
+  if (!start_err && state.decode)
+    start_err = watch_prefill_peers(self);
+  if (start_err) {
     // CAF 0.17 typed behaviors cannot be empty: quit, and return the behavior unused.
-    state.ctx.log->error("cannot register: {}", describe(err));
-    self->quit(err);
+    state.ctx.log->error("cannot start: {}", describe(start_err));
+    self->quit(start_err);
   } else {
     state.life.start();
     publish_load(self, true);
@@ -375,6 +348,8 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, component_conte
                         state.engine->stats().total_kv_blocks, state.engine->stats().kv_block_size);
   }
   self->set_down_handler([self](const caf::down_msg& down) {
+    if (prefill_peer_down(self, down.source))
+      return;
     // A sink that terminated can no longer receive tokens: drop its requests.
     std::vector<request_id> orphans;
     for (const auto& [id, req] : self->state.active)
@@ -399,11 +374,10 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, component_conte
                >= req.deadline_unix_ms)
         return make_error(errc::deadline_exceeded,
                           "the request's deadline passed before admission");
-      if (st.active.count(req.id) != 0)
+      if (st.active.count(req.id) != 0 || (st.decode && st.decode->awaiting.count(req.id) != 0))
         return make_error(errc::invalid_request, "duplicate request id",
                           fmt::format("request {:016x} is already running", req.id));
-      engine::sequence_request seq{req.id, std::move(req.tokens), req.sampling, req.stop};
-      if (auto err = st.engine->admit(std::move(seq)))
+      if (auto err = st.decode ? admit_decode(self, req) : admit_local(self, req))
         return err;
       auto promise = self->make_response_promise<generate_summary>();
       if (st.sink_refs[sink.address()]++ == 0)
@@ -421,6 +395,25 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, component_conte
     [self](kv_query_atom, uint64_t after_event_id, bool force_dump) -> caf::result<kv_replay> {
       return answer_kv_query(self, after_event_id, force_dump);
     },
+    [self](stats_atom) -> worker_stats {
+      auto& st = self->state;
+      auto es = st.engine->stats();
+      worker_stats s;
+      s.active_requests = st.active.size();
+      s.active_kv_blocks = es.active_kv_blocks;
+      s.cached_kv_blocks = es.cached_kv_blocks;
+      s.held_kv_blocks = es.held_kv_blocks;
+      s.awaiting_kv_sequences = es.awaiting_kv_sequences;
+      s.waiting_sequences = es.waiting_sequences;
+      s.running_sequences = es.running_sequences;
+      if (st.kv && st.kv->agent)
+        s.data_in_flight = st.kv->agent->in_flight();
+      fill_decode_stats(st, s);
+      return s;
+    },
+    [self](peer_atom, peer_change& change) { on_prefill_peer(self, change); },
+    [self](peer_retry_atom, uint64_t instance) { on_prefill_retry(self, instance); },
+    [self](remote_due_atom, request_id id, uint64_t attempt) { on_remote_due(self, id, attempt); },
     [self](step_atom, uint64_t seq) {
       if (seq == self->state.step_seq && self->state.stepping)
         deliver_step(self);
@@ -445,8 +438,8 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, component_conte
         return;
       auto abandoned = static_cast<uint32_t>(st.active.size());
       std::vector<request_id> ids;
-      for (const auto& kv : st.active)
-        ids.push_back(kv.first);
+      for (const auto& entry : st.active)
+        ids.push_back(entry.first);
       st.drain_pending = false;
       for (auto id : ids)
         cancel_request(self, id, cancel_kind::kill);
@@ -457,127 +450,48 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, component_conte
   };
 }
 
+worker_actor spawn_with(component_context& ctx, const worker_config& cfg,
+                        std::unique_ptr<engine::engine> engine, std::shared_ptr<kv_data> kv) {
+  std::shared_ptr<engine::engine> shared{std::move(engine)};
+  if (shared->computes())
+    return ctx.rt->system().spawn<caf::detached>(worker_behavior, ctx, cfg, shared,
+                                                 std::move(kv));
+  return ctx.rt->system().spawn(worker_behavior, ctx, cfg, shared, std::move(kv));
+}
+
 } // namespace
 
-void worker_config::bind(option_set& opts, const std::string& prefix) {
-  opts.add(model, prefix + ".model", "model name served by this worker (default: the checkpoint "
-           "directory's name)", "DYN_MODEL_NAME");
-  opts.add(engine, prefix + ".engine", "engine: reference (real inference on the CPU) or mocker");
-  opts.add(model_path, prefix + ".model-path", "Hugging Face checkpoint directory");
-  opts.add(synthesize, prefix + ".synthesize",
-           "synthesizer preset (tiny, small-100m) to generate into the model path when it holds "
-           "no checkpoint");
-  opts.add(default_model_path, prefix + ".default-model-path",
-           "the reference engine's model path when --model is not given");
-  opts.add(load_interval, prefix + ".load-interval", "minimum gap between load publications");
-  opts.add(kv_event_history, prefix + ".kv-event-history",
-           "newest KV events kept for routers' gap replays (>= 1; older gaps get a full dump)");
-  opts.add(scheduler.block_size, prefix + ".block-size", "tokens per KV block");
-  opts.add(scheduler.total_kv_blocks, prefix + ".num-gpu-blocks", "KV blocks in the pool");
-  opts.add(scheduler.max_num_seqs, prefix + ".max-num-seqs", "most sequences running at once");
-  opts.add(scheduler.max_num_batched_tokens, prefix + ".max-num-batched-tokens",
-           "token budget of one engine step");
-  opts.add(scheduler.enable_prefix_caching, prefix + ".enable-prefix-caching",
-           "reuse cached KV blocks by prefix hash");
-  opts.add(scheduler.enable_chunked_prefill, prefix + ".enable-chunked-prefill",
-           "split long prefills across steps");
-  opts.add(scheduler.max_model_len, prefix + ".max-model-len", "most prompt + generated tokens");
-  opts.add(scheduler.max_waiting, prefix + ".max-waiting", "engine queue bound (then overloaded)");
-  opts.add(mocker.speedup_ratio, prefix + ".speedup-ratio",
-           "mocker: divide the simulated step durations by this", "DYN_MOCKER_SPEEDUP");
-  opts.add(reference.threads, prefix + ".threads",
-           "reference engine: compute threads (0 = one per CPU)");
-  opts.add(reference.kv_cache_bytes, prefix + ".kv-cache-bytes",
-           "reference engine: upper bound of the KV pool in bytes");
-  // Short forms for the common single-worker graph; with several worker components the first
-  // one bound gets them.
-  for (const auto& [flag, key] : {std::pair{"model", ".model-path"},
-                                  std::pair{"served-model-name", ".model"},
-                                  std::pair{"engine", ".engine"}})
-    if (!opts.taken(flag))
-      opts.alias(flag, prefix + key);
-}
-
-worker_config resolve_model_path(worker_config cfg) {
-  if (cfg.model_path.empty() && cfg.engine == "reference")
-    cfg.model_path = cfg.default_model_path;
-  return cfg;
-}
-
-std::string served_model_name(const worker_config& cfg) {
-  if (!cfg.model.empty())
-    return cfg.model;
-  if (cfg.model_path.empty())
-    return "mock-model";
-  auto dir = std::filesystem::path{cfg.model_path}.lexically_normal();
-  if (!dir.has_filename())
-    dir = dir.parent_path();
-  return dir.filename().string();
-}
-
-caf::expected<std::unique_ptr<engine::engine>> make_engine(const worker_config& cfg,
-                                                           logger_ptr log) {
-  if (cfg.engine != "reference" && cfg.engine != "mocker")
-    return make_error(errc::invalid_request,
-                      fmt::format("unknown engine '{}': use reference or mocker", cfg.engine));
-  std::error_code ec;
-  auto has_checkpoint = [&cfg, &ec] {
-    return std::filesystem::is_regular_file(std::filesystem::path{cfg.model_path} / "config.json",
-                                            ec);
-  };
-  if (!cfg.synthesize.empty() && !cfg.model_path.empty() && !has_checkpoint()) {
-    auto dir = model::ensure_synthesized(cfg.synthesize, cfg.model_path, log);
-    // Replicas started together race to write it: one that lost finds the winner's model.
-    if (!dir && !has_checkpoint())
-      return std::move(dir.error());
-  }
-  if (cfg.engine == "mocker") {
-    mocker::mocker_config mc;
-    static_cast<batching::scheduler_config&>(mc) = cfg.scheduler;
-    static_cast<mocker::simulation_config&>(mc) = cfg.mocker;
-    // Tokens depend on the request only (not on the replica), so every replica answers alike.
-    auto engine = mocker::mocker_engine::make(std::move(mc), std::move(log));
-    if (!engine)
-      return std::move(engine.error());
-    return std::unique_ptr<engine::engine>{std::move(*engine)};
-  }
-  if (cfg.model_path.empty())
-    return make_error(errc::invalid_request,
-                      "the reference engine needs a checkpoint: pass --model DIR");
-  reference::reference_config rc;
-  static_cast<batching::scheduler_config&>(rc) = cfg.scheduler;
-  static_cast<reference::compute_config&>(rc) = cfg.reference;
-  rc.model_dir = cfg.model_path;
-  auto engine = reference::reference_engine::make(std::move(rc), std::move(log));
-  if (!engine)
-    return std::move(engine.error());
-  return std::unique_ptr<engine::engine>{std::move(*engine)};
-}
-
-std::string kv_events_subject(const component_id& component) {
-  return component.ns + '.' + component.component + ".kv_events";
-}
-
-std::string load_subject(const component_id& component) {
-  return component.ns + '.' + component.component + ".load";
-}
+} // namespace detail
 
 worker_actor spawn_worker(component_context& ctx, const worker_config& cfg,
                           std::unique_ptr<engine::engine> engine) {
-  std::shared_ptr<engine::engine> shared{std::move(engine)};
-  if (shared->computes())
-    return ctx.rt->system().spawn<caf::detached>(worker_behavior, ctx, cfg, shared);
-  return ctx.rt->system().spawn(worker_behavior, ctx, cfg, shared);
+  return detail::spawn_with(ctx, cfg, std::move(engine), nullptr);
+}
+
+worker_actor spawn_decode_worker(component_context& ctx, const worker_config& cfg,
+                                 std::unique_ptr<engine::engine> engine,
+                                 std::shared_ptr<kv_data> data) {
+  if (!data)
+    on_internal_error("spawn_decode_worker without a data-plane agent");
+  return detail::spawn_with(ctx, cfg, std::move(engine), std::move(data));
 }
 
 namespace {
 
-caf::actor spawn_with_engine(component_context& ctx, const worker_config& given) {
+std::optional<worker_config> checked_config(component_context& ctx, const worker_config& given) {
   auto cfg = resolve_model_path(given);
   if (cfg.kv_event_history == 0) {
     ctx.log->error("invalid kv-event-history 0: the worker must keep at least one KV event");
-    return {};
+    return std::nullopt;
   }
+  return cfg;
+}
+
+caf::actor spawn_with_engine(component_context& ctx, const worker_config& given) {
+  auto checked = checked_config(ctx, given);
+  if (!checked)
+    return {};
+  const auto& cfg = *checked;
   auto engine = make_engine(cfg, ctx.log);
   if (!engine) {
     ctx.log->error("cannot start the {} engine: {}", cfg.engine, describe(engine.error()));
@@ -596,6 +510,33 @@ caf::actor mocker_worker::spawn(component_context& ctx, const config& cfg) {
   auto mocker_cfg = cfg;
   mocker_cfg.engine = "mocker";
   return spawn_with_engine(ctx, mocker_cfg);
+}
+
+caf::actor decode_worker::spawn(component_context& ctx, const config& given) {
+  auto checked = checked_config(ctx, given);
+  if (!checked)
+    return {};
+  const auto& cfg = *checked;
+  if (auto err = disagg::validate(cfg.disagg)) {
+    ctx.log->error("invalid disaggregation settings: {}", describe(err));
+    return {};
+  }
+  auto data = make_kv_data(*ctx.rt, ctx.name + '/' + ctx.instance.to_string());
+  if (!data) {
+    ctx.log->error("cannot make the data-plane agent: {}", describe(data.error()));
+    return {};
+  }
+  auto engine = make_engine(cfg, ctx.log, pool_provider(*data));
+  if (!engine) {
+    ctx.log->error("cannot start the {} engine: {}", cfg.engine, describe(engine.error()));
+    return {};
+  }
+  if (auto err = attach_engine(**data, **engine, (*engine)->stats().kv_block_size)) {
+    ctx.log->error("cannot attach the engine's KV pool to the data plane: {}", describe(err));
+    return {};
+  }
+  return caf::actor_cast<caf::actor>(
+    spawn_decode_worker(ctx, cfg, std::move(*engine), std::move(*data)));
 }
 
 } // namespace dynamo::actors
