@@ -8,7 +8,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <memory>
 
 using namespace std::chrono_literals;
 
@@ -114,6 +116,39 @@ TEST_F(generate_binding_test, every_field_of_request_chunks_and_summary_survives
   EXPECT_EQ(got.stop.ignore_eos, req.stop.ignore_eos);
   EXPECT_EQ(got.deadline_unix_ms, req.deadline_unix_ms);
   EXPECT_EQ(got.prefill_worker, req.prefill_worker);
+}
+
+/// A sink that counts its stream's ends and quits as soon as the stream ended (like the KV
+/// router's first-token tap after it forwarded the end).
+token_sink_actor::behavior_type quit_on_end(token_sink_actor::pointer self,
+                                            std::shared_ptr<std::atomic<int>> ends) {
+  return {
+    [](stream_item_atom, request_id, token_chunk&) {},
+    [self, ends](stream_end_atom, request_id) {
+      ++*ends;
+      self->quit();
+    },
+    [self](stream_fail_atom, request_id, caf::error&) { self->quit(); },
+  };
+}
+
+TEST_F(generate_binding_test, a_sink_that_quits_after_its_stream_ended_does_not_cancel_the_call) {
+  fake_generate_script script;
+  script.chunks = {token_chunk{{1, 2}, engine::finish_reason::length, 0, 0}};
+  auto proxy = serve_fake(script);
+  ASSERT_TRUE(proxy);
+  // The sink's exit races with the reply on the client's loop; repeat so that the race is hit.
+  auto ends = std::make_shared<std::atomic<int>>(0);
+  for (request_id id = 1; id <= 100; ++id) {
+    auto relay = rt().system().spawn(quit_on_end, ends);
+    auto handle = self()->request(proxy, 5s, generate_atom::value, testing::make_request(id),
+                                  token_sink_actor{relay});
+    auto reply = testing::await_reply(handle);
+    ASSERT_TRUE(reply.summary) << "call " << id << ": " << describe(reply.error);
+    EXPECT_EQ(reply.summary->completion_tokens, 2u);
+  }
+  EXPECT_EQ(ends->load(), 100);
+  EXPECT_TRUE(log_->cancellations().empty()) << "a call was cancelled after its stream ended";
 }
 
 TEST_F(generate_binding_test, an_error_reply_keeps_its_class_message_and_detail) {

@@ -327,6 +327,10 @@ void rpc_client::sink_gone(uint64_t key) {
   auto it = calls_.find(key);
   if (it == calls_.end())
     return;
+  // A sink that quits after its stream ended (a relay that forwarded the end) is done, not
+  // gone: the call still gets its reply.
+  if (it->second.stream && !it->second.stream->open())
+    return;
   it->second.cancel->fulfill(caf::expected<caf::message>{
     make_error(errc::cancelled, "the caller's sink terminated")});
 }

@@ -54,7 +54,8 @@ public:
   /// The proxy terminated: drop its capability.
   void proxy_gone(uint64_t proxy_id);
 
-  /// The sink of call `key` terminated: cancel the call.
+  /// The sink of call `key` terminated: cancel the call, unless its stream already ended (the
+  /// call then still gets its reply).
   void sink_gone(uint64_t key);
 
   /// Fails every call in flight with `disconnected`, tells every proxy it is lost and closes
