@@ -30,6 +30,9 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
+/// How long the progress thread keeps polling after its last transfer before it sleeps.
+constexpr auto idle_linger = std::chrono::microseconds{200};
+
 std::string status_text(std::string_view call, ucs_status_t st) {
   return fmt::format("{}: {}", call, ucs_status_string(st));
 }
@@ -236,16 +239,25 @@ private:
   void loop() {
     thread_id_.store(std::this_thread::get_id());
     size_t idle_spins = 0;
+    auto last_busy = clock_type::now();
     while (!stop_requested_.load()) {
       pump();
       if (live_ops_ != 0) {
         // Transfers in flight: busy-poll, yielding now and then to share the core.
         if (++idle_spins % 64 == 0)
           std::this_thread::yield();
+        last_busy = clock_type::now();
+        continue;
+      }
+      // Linger a moment before sleeping: a caller that submits its next transfer right after
+      // a completion (a pipeline of layers, a bench at one in flight) then skips a wake-up.
+      if (clock_type::now() - last_busy < idle_linger) {
+        std::this_thread::yield();
         continue;
       }
       idle_spins = 0;
       sleep_until_woken();
+      last_busy = clock_type::now();
     }
     shutdown();
   }
