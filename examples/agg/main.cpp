@@ -9,46 +9,16 @@
 #include "dynamo/actors/frontend/frontend.hpp"
 #include "dynamo/actors/router/router.hpp"
 #include "dynamo/actors/worker/worker.hpp"
+#include "dynamo/launch/demo_model.hpp"
 #include "dynamo/launch/run.hpp"
 
-#include <cstring>
-#include <filesystem>
-#include <string_view>
-
 namespace da = dynamo::actors;
-
-namespace {
-
-// The value of `name` in the environment given to main, or "".
-std::string_view env_value(char** envp, std::string_view name) {
-  for (char** e = envp; e != nullptr && *e != nullptr; ++e) {
-    std::string_view entry{*e};
-    if (entry.size() > name.size() && entry.starts_with(name) && entry[name.size()] == '=')
-      return entry.substr(name.size() + 1);
-  }
-  return {};
-}
-
-// Where the demo model lives: $XDG_CACHE_HOME (else ~/.cache, else the working directory)
-// /libdynamo/models/tiny.
-std::filesystem::path demo_model_dir(char** envp) {
-  std::filesystem::path base;
-  if (auto xdg = env_value(envp, "XDG_CACHE_HOME"); !xdg.empty())
-    base = xdg;
-  else if (auto home = env_value(envp, "HOME"); !home.empty())
-    base = std::filesystem::path{home} / ".cache";
-  else
-    base = ".cache";
-  return base / "libdynamo" / "models" / "tiny";
-}
-
-} // namespace
 
 int main(int argc, char** argv, char** envp) {
   dynamo::graph g{"agg"};
   da::worker_config worker_cfg;
   worker_cfg.engine = "reference";
-  worker_cfg.default_model_path = demo_model_dir(envp).string();
+  worker_cfg.default_model_path = dynamo::demo_model_dir(envp).string();
   worker_cfg.synthesize = "tiny";          // generated there when it holds no checkpoint yet
   worker_cfg.reference.threads = 1;        // two replicas share the machine's cores
   worker_cfg.mocker.speedup_ratio = 10.0;  // with --engine mocker: ten times faster than a GPU

@@ -221,6 +221,11 @@ TEST_F(disagg_process, sigkilled_prefill_worker_mid_request_loses_no_request_and
                                       << logs();
     EXPECT_EQ(results[i].text, expected[static_cast<size_t>(i)]) << "request " << i;
   }
+  // The kill hit requests in flight: their decode workers prefilled them locally.
+  std::string decode_logs = processes_[1]->dump() + processes_[2]->dump();
+  EXPECT_NE(decode_logs.find("prefilling locally"), std::string::npos)
+    << "no decode worker fell back to a local prefill:\n"
+    << decode_logs;
   DYNAMO_EXPECT_EVENTUALLY(decode_workers_idle(), 10000ms,
                            "both decode workers idle with no block held after the kill");
 }

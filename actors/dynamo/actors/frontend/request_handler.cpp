@@ -128,7 +128,11 @@ void fail(handler_pointer self, const openai::api_error& api, std::string_view d
   auto& st = self->state;
   if (st.done)
     return;
-  st.shared->ctx.log->debug("request {:016x} failed: {}", st.id, detail);
+  // Server-side failures are the operator's business; a client's bad input is not.
+  if (api.status >= 500)
+    st.shared->ctx.log->warn("request {:016x} failed ({}): {}", st.id, api.status, detail);
+  else
+    st.shared->ctx.log->debug("request {:016x} failed: {}", st.id, detail);
   close_out(st, api.status);
   if (st.req.stream && !st.first_chunk) {
     st.stream->write(openai::sse_event(openai::format_error(api)));

@@ -156,6 +156,8 @@ void fail_request(worker_pointer self, request_id id, const caf::error& err) {
     return;
   st.m.errors->inc();
   st.m.inflight->dec();
+  if (classify(err) != errc::cancelled)
+    st.ctx.log->warn("request {:016x} failed: {}", id, describe(err));
   self->send(i->second.sink, stream_fail_atom::value, id, err);
   i->second.promise.deliver(err);
   erase_request(self, i);
