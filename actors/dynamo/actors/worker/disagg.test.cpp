@@ -206,6 +206,26 @@ TEST_F(disagg_test, short_prompts_below_the_threshold_prefill_locally) {
   expect_prefill_idle(prefill);
 }
 
+TEST_F(disagg_test, a_prefill_worker_with_another_kv_layout_is_never_used) {
+  auto cfg = mocker_config(fast);
+  auto prefill_cfg = cfg;
+  prefill_cfg.mocker.kv_bytes_per_token = 128;  // twice the decode worker's region size
+  auto prefill = start_prefill(prefill_cfg);
+  auto decode = start_decode(cfg, 0);
+  ASSERT_TRUE(wait_until([this, &decode] { return stats(decode).rejected_prefill_peers == 1; },
+                         actor_timeout))
+    << "the decode worker never saw (and refused) the prefill worker";
+  auto agg = start_aggregated(cfg);
+  auto expected = tokens_of(agg, greedy_request(8, 40, 10, 5));
+  EXPECT_EQ(tokens_of(decode, greedy_request(8, 40, 10, 5)), expected);
+  auto s = stats(decode);
+  EXPECT_EQ(s.prefill_peers, 0u);
+  EXPECT_EQ(s.remote_prefills, 0u);
+  EXPECT_EQ(s.local_prefills, 1u);
+  expect_decode_idle(decode);
+  expect_prefill_idle(prefill);
+}
+
 TEST_F(disagg_test, a_killed_prefill_worker_falls_back_to_a_local_prefill) {
   auto agg = start_aggregated(mocker_config(fast));
   auto expected = tokens_of(agg, greedy_request(11, 200, 8, 5));

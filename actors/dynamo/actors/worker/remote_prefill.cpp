@@ -174,6 +174,33 @@ const peer_set<prefill_actor>::entry& pick_peer(const decode_role& d, uint64_t h
   return *best;
 }
 
+/// True when the prefill peer of `change` can write into this worker's pool: its registration
+/// decodes and publishes a pool with the same layers, region size and block size. A peer that
+/// cannot (a misconfigured deployment: another engine or KV geometry) is logged as an error and
+/// never used, so that requests are prefilled locally instead of failing.
+bool compatible_prefill_peer(worker_state& st, const peer_change& change) {
+  auto reg = peer_registration(change, st.ctx.log);
+  if (!reg)
+    return false;
+  auto pool = peer_pool_of(*reg);
+  const auto& own = st.kv->layout;
+  if (!pool) {
+    st.ctx.log->error("prefill worker {:016x} publishes no usable KV pool ({}): not used",
+                      change.instance, describe(pool.error()));
+    ++st.decode->rejected_peers;
+    return false;
+  }
+  const auto& theirs = pool->layout;
+  if (theirs.layers != own.layers || theirs.region_bytes != own.region_bytes
+      || theirs.block_size != own.block_size) {
+    st.ctx.log->error("prefill worker {:016x} has KV layout {}, this worker {}: not used",
+                      change.instance, disagg::encode_layout(theirs), disagg::encode_layout(own));
+    ++st.decode->rejected_peers;
+    return false;
+  }
+  return true;
+}
+
 } // namespace
 
 caf::error init_decode(worker_pointer self) {
@@ -337,7 +364,7 @@ void on_prefill_peer(worker_pointer self, peer_change& change) {
   if (!st.decode)
     return;
   auto& d = *st.decode;
-  if (change.up && !peer_registration(change, st.ctx.log))
+  if (change.up && !compatible_prefill_peer(st, change))
     change.up = false;
   auto known = d.peers.size();
   if (auto err = d.peers.apply(change, st.ctx.rt->requests(), st.ctx.rt->ns(), prefill_api::name))
@@ -377,6 +404,7 @@ void fill_decode_stats(const worker_state& st, worker_stats& out) {
   out.local_prefills = d.local_prefills;
   out.kv_transfer_bytes = d.transfer_bytes;
   out.prefill_peers = d.peers.size();
+  out.rejected_prefill_peers = d.rejected_peers;
 }
 
 } // namespace dynamo::actors::detail

@@ -51,6 +51,7 @@ struct worker_stats {
   uint32_t running_sequences = 0;      ///< engine_stats::running_sequences.
   uint64_t data_in_flight = 0;         ///< The data-plane agent's transfers in flight.
   uint64_t prefill_peers = 0;          ///< Live prefill workers (decode workers).
+  uint64_t rejected_prefill_peers = 0; ///< Prefill worker announcements refused (KV layout).
 };
 
 template <class Inspector>
@@ -58,7 +59,8 @@ typename Inspector::result_type inspect(Inspector& f, worker_stats& x) {
   return f(caf::meta::type_name("worker_stats"), x.active_requests, x.awaiting_remote,
            x.remote_prefills, x.remote_prefill_fallbacks, x.local_prefills, x.kv_transfer_bytes,
            x.active_kv_blocks, x.cached_kv_blocks, x.held_kv_blocks, x.awaiting_kv_sequences,
-           x.waiting_sequences, x.running_sequences, x.data_in_flight, x.prefill_peers);
+           x.waiting_sequences, x.running_sequences, x.data_in_flight, x.prefill_peers,
+           x.rejected_prefill_peers);
 }
 
 /// The worker's full typed interface: the public generate + lifecycle + kv_query contract, a

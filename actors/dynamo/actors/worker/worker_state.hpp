@@ -81,6 +81,7 @@ struct decode_role {
   uint64_t fallbacks = 0;
   uint64_t local_prefills = 0;
   uint64_t transfer_bytes = 0;
+  uint64_t rejected_peers = 0;  ///< Prefill peer announcements refused as incompatible.
 };
 
 struct worker_state {
