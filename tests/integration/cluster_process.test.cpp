@@ -95,6 +95,10 @@ protected:
                                   "2",
                                   "--runtime.threads",
                                   "2",
+                                  // The kill tests count on round robin: half the requests in
+                                  // flight are on the killed worker.
+                                  "--router.policy",
+                                  "round-robin",
                                   "--" + name + ".replicas",
                                   "1"};
     args.insert(args.end(), extra.begin(), extra.end());
