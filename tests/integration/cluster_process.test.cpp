@@ -3,9 +3,8 @@
 // worker restarted, and nats-server restarted under load. The test watches the cluster the way
 // an operator would: discovery records and KV events through its own NATS connection.
 #include "completion_client.hpp"
+#include "nats_observer.hpp"
 #include "dynamo/error.hpp"
-#include "dynamo/nats/discovery.hpp"
-#include "dynamo/nats/events.hpp"
 #include "dynamo/testing/child_process.hpp"
 #include "dynamo/testing/http_client.hpp"
 #include "dynamo/testing/nats_server.hpp"
@@ -44,16 +43,10 @@ class cluster_process : public ::testing::Test {
 protected:
   void SetUp() override {
     nats_ = std::make_unique<nats_server>();
-    nats::discovery_options dopts;
-    dopts.connection.url = nats_->url();
-    auto disc = nats::make_discovery(dopts);
-    ASSERT_TRUE(disc) << describe(disc.error());
-    discovery_ = std::move(*disc);
-    nats::event_options eopts;
-    eopts.connection.url = nats_->url();
-    auto events = nats::make_events(eopts);
-    ASSERT_TRUE(events) << describe(events.error());
-    events_ = std::move(*events);
+    auto observer = observe_nats(nats_->url());
+    ASSERT_TRUE(observer) << describe(observer.error());
+    discovery_ = std::move(observer->discovery);
+    events_ = std::move(observer->events);
     auto sub = events_->subscribe("dynamo.worker.kv_events", [this](const event_message& m) {
       auto j = json::parse(m.payload, nullptr, false);
       if (!j.is_object() || !j.contains("worker_id"))

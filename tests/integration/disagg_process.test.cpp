@@ -5,9 +5,8 @@
 // completes with the same text and no decode worker is left holding blocks.
 #include "agg_fixture.hpp"
 #include "completion_client.hpp"
+#include "nats_observer.hpp"
 
-#include "dynamo/nats/discovery.hpp"
-#include "dynamo/nats/events.hpp"
 #include "dynamo/testing/child_process.hpp"
 #include "dynamo/testing/nats_server.hpp"
 
@@ -66,16 +65,10 @@ class disagg_process : public ::testing::Test {
 protected:
   void SetUp() override {
     nats_ = std::make_unique<nats_server>();
-    nats::discovery_options dopts;
-    dopts.connection.url = nats_->url();
-    auto disc = nats::make_discovery(dopts);
-    ASSERT_TRUE(disc) << describe(disc.error());
-    discovery_ = std::move(*disc);
-    nats::event_options eopts;
-    eopts.connection.url = nats_->url();
-    auto events = nats::make_events(eopts);
-    ASSERT_TRUE(events) << describe(events.error());
-    events_ = std::move(*events);
+    auto observer = observe_nats(nats_->url());
+    ASSERT_TRUE(observer) << describe(observer.error());
+    discovery_ = std::move(observer->discovery);
+    events_ = std::move(observer->events);
     for (const char* subject : {"dynamo.decode.load", "dynamo.prefill.load"}) {
       auto sub = events_->subscribe(subject, [this](const event_message& m) {
         auto j = json::parse(m.payload, nullptr, false);
