@@ -5,8 +5,8 @@
 // worker streams the tokens. Short prompts (below a threshold derived from the measured transfer
 // bandwidth and prefill throughput, --decode.disagg.*) are prefilled by the decode worker
 // itself. Engines: the reference CPU engine on the synthesized demo model by default
-// (--prefill.engine / --decode.engine mocker simulate, with --*.kv-bytes-per-token bytes of
-// KV per token so that real bytes move).
+// (--engine mocker simulates on both roles, with --*.kv-bytes-per-token bytes of KV per token
+// so that real bytes move).
 //
 //   frontend --generate--> router --worker--> decode (x2) --prefill--> prefill (x1)
 //                            `-----------------(picks)-----------------^

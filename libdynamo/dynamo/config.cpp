@@ -279,6 +279,7 @@ struct option_set::cli_value {
   option* opt;
   std::string flag; // as the user wrote it, for error messages
   std::string value;
+  bool via_alias = false; // applied before the values given by full key
 };
 
 namespace {
@@ -377,7 +378,30 @@ option_set& option_set::alias(std::string flag, std::string key) {
       || by_alias_.contains(flag))
     on_internal_error(fmt::format("option_set: alias '{}' is invalid or already taken", flag));
   i->second->aliases.push_back(flag);
-  by_alias_.emplace(std::move(flag), i->second);
+  by_alias_.emplace(std::move(flag), alias_entry{{i->second}, false});
+  return *this;
+}
+
+option_set& option_set::shared_alias(std::string flag, std::string key) {
+  auto i = by_key_.find(key);
+  if (i == by_key_.end())
+    on_internal_error(
+      fmt::format("option_set: shared alias '{}' names unknown key '{}'", flag, key));
+  if (!is_valid_key(flag) || is_reserved(flag) || by_key_.contains(flag))
+    on_internal_error(fmt::format("option_set: alias '{}' is invalid or already taken", flag));
+  auto [entry, added] = by_alias_.try_emplace(flag, alias_entry{{}, true});
+  auto& targets = entry->second.targets;
+  if (!entry->second.shared)
+    on_internal_error(fmt::format("option_set: alias '{}' is invalid or already taken", flag));
+  if (!targets.empty() && targets.front()->binding.type != i->second->binding.type)
+    on_internal_error(fmt::format("option_set: shared alias '{}' joins keys of different types "
+                                  "('{}' is {}, '{}' is {})",
+                                  flag, targets.front()->key, targets.front()->binding.type, key,
+                                  i->second->binding.type));
+  if (std::find(targets.begin(), targets.end(), i->second) != targets.end())
+    on_internal_error(fmt::format("option_set: key '{}' joins shared alias '{}' twice", key, flag));
+  targets.push_back(i->second);
+  i->second->aliases.push_back(std::move(flag));
   return *this;
 }
 
@@ -385,12 +409,17 @@ bool option_set::taken(std::string_view flag) const {
   return by_key_.contains(flag) || by_alias_.contains(flag);
 }
 
-option_set::option* option_set::find_flag(std::string_view flag) {
+bool option_set::is_shared_alias(std::string_view flag) const {
+  auto i = by_alias_.find(flag);
+  return i != by_alias_.end() && i->second.shared;
+}
+
+std::vector<option_set::option*> option_set::find_flag(std::string_view flag) {
   if (auto i = by_key_.find(flag); i != by_key_.end())
-    return i->second;
+    return {i->second};
   if (auto i = by_alias_.find(flag); i != by_alias_.end())
-    return i->second;
-  return nullptr;
+    return i->second.targets;
+  return {};
 }
 
 caf::error option_set::scan_command_line(int argc, const char* const* argv,
@@ -431,24 +460,31 @@ caf::error option_set::scan_command_line(int argc, const char* const* argv,
       config_path = std::string{*value};
       continue;
     }
-    auto* opt = find_flag(name);
-    if (opt == nullptr && name.starts_with("no-") && !inline_value) {
-      if (auto* negated = find_flag(name.substr(3)); negated && negated->binding.is_flag) {
-        out.push_back(cli_value{negated, std::string{arg}, "false"});
+    // Every target of a (shared) alias has the same type, so the first one decides the form.
+    auto targets = find_flag(name);
+    bool via_alias = by_alias_.contains(name);
+    if (targets.empty() && name.starts_with("no-") && !inline_value) {
+      auto negated = find_flag(name.substr(3));
+      if (!negated.empty() && negated.front()->binding.is_flag) {
+        for (auto* opt : negated)
+          out.push_back(cli_value{opt, std::string{arg}, "false", by_alias_.contains(name.substr(3))});
         continue;
       }
     }
-    if (opt == nullptr)
+    if (targets.empty())
       return invalid(fmt::format("unknown option --{} (see --help)", name));
-    if (opt->binding.is_flag) {
-      out.push_back(
-        cli_value{opt, fmt::format("--{}", name), std::string{inline_value.value_or("true")}});
-      continue;
+    std::string value;
+    if (targets.front()->binding.is_flag) {
+      value = std::string{inline_value.value_or("true")};
+    } else {
+      auto given = next_value();
+      if (!given)
+        return invalid(fmt::format("missing value for --{} (expected {})", name,
+                                   targets.front()->binding.type));
+      value = std::string{*given};
     }
-    auto value = next_value();
-    if (!value)
-      return invalid(fmt::format("missing value for --{} (expected {})", name, opt->binding.type));
-    out.push_back(cli_value{opt, fmt::format("--{}", name), std::string{*value}});
+    for (auto* opt : targets)
+      out.push_back(cli_value{opt, fmt::format("--{}", name), value, via_alias});
   }
   return {};
 }
@@ -541,6 +577,8 @@ caf::error option_set::parse(int argc, const char* const* argv,
       return rollback(invalid(fmt::format("invalid value in environment variable {} for {}: {}",
                                           opt->env, opt->key, client_message(err))));
   }
+  // A full key beats a short alias whatever their order: --engine a --decode.engine b.
+  std::stable_partition(cli.begin(), cli.end(), [](const cli_value& v) { return v.via_alias; });
   for (const auto& v : cli) {
     detail::option_input in{v.value, nullptr};
     if (auto err = v.opt->binding.assign(in))
@@ -586,7 +624,8 @@ std::string option_set::help() const {
   };
   std::string out = description_;
   out += "\n\nUsage: [options] [--] [arguments]\n"
-         "Precedence: defaults < config file < environment < command line.\n"
+         "Precedence: defaults < config file < environment < command line; on the command\n"
+         "line a full key beats a short alias (--engine a --decode.engine b).\n"
          "\ngeneral:\n"
          "  -h, --help\n"
          "      Show this help and exit.\n"

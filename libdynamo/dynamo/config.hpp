@@ -113,7 +113,7 @@ struct option_binding {
 static_assert(std::is_same_v<size_t, uint64_t>, "option_set assumes an LP64 platform");
 
 /// Declares typed options and fills them from defaults < JSON config file < environment <
-/// command line. Not thread-safe: build and parse on one thread (typically main), before the
+/// command line (where a full key beats a short alias, whatever their order). Not thread-safe: build and parse on one thread (typically main), before the
 /// bound fields are shared. Bound fields must outlive the option_set.
 class option_set {
 public:
@@ -148,9 +148,17 @@ public:
   /// An unknown key, or a flag that is invalid or already taken -> on_internal_error.
   option_set& alias(std::string flag, std::string key);
 
+  /// Adds `key` to the keys a shared alias sets: --flag v then sets all of them, e.g. --engine
+  /// for every worker component of a graph. A flag that is a key or an exclusive alias, an
+  /// unknown key, or a key whose type differs from the alias's first -> on_internal_error.
+  option_set& shared_alias(std::string flag, std::string key);
+
   /// True if `flag` is already a key or an alias (a component offering a short alias that
   /// several components could want checks this first: the first one bound gets it).
   bool taken(std::string_view flag) const;
+
+  /// True if `flag` is a shared alias (one more key may join it with shared_alias()).
+  bool is_shared_alias(std::string_view flag) const;
 
   /// Parses; `env` is the process environment as given to main (no getenv in this library).
   /// Errors: invalid_request with a message naming the option (unknown flag, bad value, missing
@@ -177,10 +185,15 @@ public:
 private:
   struct option;
   struct cli_value;
+  /// What an alias flag sets: one key, or (shared) every key given for it.
+  struct alias_entry {
+    std::vector<option*> targets;
+    bool shared = false;
+  };
 
   option_set& add_binding(std::string key, std::string help, std::string env,
                           detail::option_binding binding);
-  option* find_flag(std::string_view flag);
+  std::vector<option*> find_flag(std::string_view flag);
   caf::error scan_command_line(int argc, const char* const* argv, std::vector<cli_value>& out,
                                std::string& config_path);
   caf::error apply_file(const std::string& path);
@@ -188,7 +201,7 @@ private:
   std::string description_;
   std::vector<std::unique_ptr<option>> options_;
   std::map<std::string, option*, std::less<>> by_key_;
-  std::map<std::string, option*, std::less<>> by_alias_;
+  std::map<std::string, alias_entry, std::less<>> by_alias_;
   std::vector<std::string> positional_;
   bool help_requested_ = false;
 };

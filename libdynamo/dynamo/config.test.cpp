@@ -106,6 +106,74 @@ TEST(config, taken_reports_keys_and_aliases) {
   EXPECT_TRUE(opts.taken("model"));
 }
 
+/// Two components with the same options under their own prefixes, sharing short forms.
+struct two_components {
+  std::string a_engine = "reference";
+  std::string b_engine = "reference";
+  bool a_fast = false;
+  bool b_fast = false;
+
+  void bind(option_set& opts) {
+    opts.add(a_engine, "a.engine", "engine of a").add(b_engine, "b.engine", "engine of b");
+    opts.add(a_fast, "a.fast", "a flag of a").add(b_fast, "b.fast", "a flag of b");
+    opts.shared_alias("engine", "a.engine").shared_alias("engine", "b.engine");
+    opts.shared_alias("fast", "a.fast").shared_alias("fast", "b.fast");
+  }
+};
+
+TEST(config, a_shared_alias_sets_every_key_given_for_it) {
+  two_components v;
+  option_set opts{"test"};
+  v.bind(opts);
+  EXPECT_TRUE(opts.is_shared_alias("engine"));
+  EXPECT_FALSE(opts.is_shared_alias("a.engine"));
+  ASSERT_FALSE(parse(opts, {"--engine", "mocker", "--fast"}));
+  EXPECT_EQ(v.a_engine, "mocker");
+  EXPECT_EQ(v.b_engine, "mocker");
+  EXPECT_TRUE(v.a_fast);
+  EXPECT_TRUE(v.b_fast);
+  ASSERT_FALSE(parse(opts, {"--engine=other", "--no-fast"}));
+  EXPECT_EQ(v.a_engine, "other");
+  EXPECT_EQ(v.b_engine, "other");
+  EXPECT_FALSE(v.a_fast);
+  EXPECT_FALSE(v.b_fast);
+  auto text = opts.help();
+  EXPECT_NE(text.find("--a.engine <string>, --engine"), std::string::npos) << text;
+  EXPECT_NE(text.find("--b.engine <string>, --engine"), std::string::npos) << text;
+}
+
+TEST(config, a_full_key_beats_a_short_alias_in_either_order) {
+  two_components v;
+  option_set opts{"test"};
+  v.bind(opts);
+  ASSERT_FALSE(parse(opts, {"--b.engine", "vllm", "--engine", "mocker"}));
+  EXPECT_EQ(v.a_engine, "mocker");
+  EXPECT_EQ(v.b_engine, "vllm");
+  ASSERT_FALSE(parse(opts, {"--engine", "sim", "--a.engine", "x"}));
+  EXPECT_EQ(v.a_engine, "x");
+  EXPECT_EQ(v.b_engine, "sim");
+  all_types w;
+  option_set exclusive{"test"};
+  w.bind(exclusive);
+  ASSERT_FALSE(parse(exclusive, {"--http.port", "1000", "--port", "2000"}));
+  EXPECT_EQ(w.port, 1000);
+  ASSERT_FALSE(parse(exclusive, {"--port", "3000"}));
+  EXPECT_EQ(w.port, 3000);
+}
+
+TEST(config, a_bad_value_through_a_shared_alias_changes_nothing) {
+  two_components v;
+  option_set opts{"test"};
+  v.bind(opts);
+  auto err = parse(opts, {"--engine", "m", "--fast=maybe"});
+  ASSERT_TRUE(err);
+  EXPECT_NE(message(err).find("--fast"), std::string::npos) << message(err);
+  EXPECT_EQ(v.a_engine, "reference");
+  EXPECT_EQ(v.b_engine, "reference");
+  EXPECT_FALSE(v.a_fast);
+  EXPECT_TRUE(parse(opts, {"--engine"})) << "a shared alias without its value";
+}
+
 TEST(config, file_then_environment_then_flags) {
   all_types v;
   option_set opts{"test"};
@@ -457,6 +525,8 @@ using config_death = ::testing::Test;
 TEST_F(config_death, programming_errors_abort) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   int x = 0;
+  int x2 = 0;
+  bool flag = false;
   EXPECT_DEATH(
     {
       log_to_stderr();
@@ -490,6 +560,41 @@ TEST_F(config_death, programming_errors_abort) {
       log_to_stderr();
       option_set opts{"t"};
       opts.add(x, "a", "x").alias("a", "a");
+    },
+    "already taken");
+  EXPECT_DEATH(
+    {
+      log_to_stderr();
+      option_set opts{"t"};
+      opts.add(x, "a", "x").add(x2, "b", "x").alias("p", "a").shared_alias("p", "b");
+    },
+    "already taken");
+  EXPECT_DEATH(
+    {
+      log_to_stderr();
+      option_set opts{"t"};
+      opts.add(x, "a", "x").add(x2, "b", "x").shared_alias("p", "a").alias("p", "b");
+    },
+    "already taken");
+  EXPECT_DEATH(
+    {
+      log_to_stderr();
+      option_set opts{"t"};
+      opts.add(x, "a", "x").add(flag, "b", "x").shared_alias("p", "a").shared_alias("p", "b");
+    },
+    "different types");
+  EXPECT_DEATH(
+    {
+      log_to_stderr();
+      option_set opts{"t"};
+      opts.add(x, "a", "x").shared_alias("p", "a").shared_alias("p", "a");
+    },
+    "twice");
+  EXPECT_DEATH(
+    {
+      log_to_stderr();
+      option_set opts{"t"};
+      opts.add(x, "a", "x").add(x2, "b", "x").shared_alias("a", "b");
     },
     "already taken");
 }

@@ -100,9 +100,11 @@ protected:
     std::vector<std::string> args{"--component", name, "--nats", nats_->url(),
                                   "--discovery.ttl", std::to_string(lease_ttl.count()) + "ms",
                                   "--frontend.port", std::to_string(http_port_),
-                                  "--runtime.threads", "2", "--" + name + ".replicas", "1"};
+                                  "--runtime.threads", "2", "--" + name + ".replicas", "1",
+                                  // the short form sets both worker roles (a shared alias)
+                                  "--engine", "mocker"};
     for (std::string worker : {"prefill", "decode"})
-      args.insert(args.end(), {"--" + worker + ".engine", "mocker", "--" + worker + ".speedup-ratio",
+      args.insert(args.end(), {"--" + worker + ".speedup-ratio",
                                std::to_string(speedup), "--" + worker + ".kv-bytes-per-token",
                                std::to_string(kv_bytes_per_token)});
     args.insert(args.end(), {"--decode.disagg.min-remote-tokens", "0"});

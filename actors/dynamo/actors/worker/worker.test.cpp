@@ -110,6 +110,23 @@ protected:
   component_context ctx_;
 };
 
+TEST(worker_config_test, short_forms_set_every_worker_component_and_full_keys_win) {
+  worker_config prefill;
+  worker_config decode;
+  option_set opts{"test"};
+  prefill.bind(opts, "prefill");
+  decode.bind(opts, "decode");
+  std::vector<const char*> argv{"t", "--engine", "mocker", "--model", "/models/m",
+                                "--served-model-name", "m", "--decode.model", "d"};
+  ASSERT_FALSE(opts.parse(static_cast<int>(argv.size()), argv.data(), {}));
+  EXPECT_EQ(prefill.engine, "mocker");
+  EXPECT_EQ(decode.engine, "mocker");
+  EXPECT_EQ(prefill.model_path, "/models/m");
+  EXPECT_EQ(decode.model_path, "/models/m");
+  EXPECT_EQ(prefill.model, "m");
+  EXPECT_EQ(decode.model, "d") << "--decode.model beats --served-model-name";
+}
+
 TEST_F(worker_test, streams_exactly_max_tokens_then_ends) {
   auto worker = start_worker();
   auto [stream, reply] = generate(worker, make_request(1, 64, 20));

@@ -56,13 +56,13 @@ void worker_config::bind(option_set& opts, const std::string& prefix) {
            "reference engine: compute threads (0 = one per CPU)");
   opts.add(reference.kv_cache_bytes, prefix + ".kv-cache-bytes",
            "reference engine: upper bound of the KV pool in bytes");
-  // Short forms for the common single-worker graph; with several worker components the first
-  // one bound gets them.
+  // Short forms, shared by every worker component of the graph (the prefill and decode workers
+  // of a disaggregated one must agree on them); --<name>.engine etc. set one component.
   for (const auto& [flag, key] : {std::pair{"model", ".model-path"},
                                   std::pair{"served-model-name", ".model"},
                                   std::pair{"engine", ".engine"}})
-    if (!opts.taken(flag))
-      opts.alias(flag, prefix + key);
+    if (!opts.taken(flag) || opts.is_shared_alias(flag))
+      opts.shared_alias(flag, prefix + key);
 }
 
 worker_config resolve_model_path(worker_config cfg) {
