@@ -41,9 +41,13 @@ struct remote_prefill_result {
   engine::token_id first_token = 0;  ///< Sampled from the prompt's last position.
   uint32_t prefill_cached_tokens = 0;  ///< Prompt positions the prefill worker had cached.
   uint64_t bytes = 0;          ///< KV bytes written into the decode worker's blocks.
-  uint64_t prefill_us = 0;     ///< Admission to first token on the prefill worker.
+  /// Service time: from when the prefill worker turned to this prompt (its admission, or the
+  /// previous prompt's first token if later) to its first token. Queue-free, so that it
+  /// measures throughput, not load.
+  uint64_t prefill_us = 0;
   uint64_t transfer_us = 0;    ///< First token to the last byte written.
   uint64_t prefill_worker = 0; ///< The prefill worker's instance id.
+  uint64_t queue_us = 0;       ///< Admission to the start of the service time.
 };
 
 template <class Inspector>
@@ -55,7 +59,7 @@ typename Inspector::result_type inspect(Inspector& f, remote_prefill_request& x)
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, remote_prefill_result& x) {
   return f(caf::meta::type_name("remote_prefill_result"), x.first_token,
-           x.prefill_cached_tokens, x.bytes, x.prefill_us, x.transfer_us, x.prefill_worker);
+           x.prefill_cached_tokens, x.bytes, x.prefill_us, x.transfer_us, x.prefill_worker, x.queue_us);
 }
 
 /// Prefills `request` and writes its KV into the decode worker's blocks, then replies. Errors:

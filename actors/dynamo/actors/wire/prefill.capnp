@@ -26,6 +26,7 @@ struct RemotePrefillResult {
   prefillUs @3 :UInt64;
   transferUs @4 :UInt64;
   prefillWorker @5 :UInt64;
+  queueUs @6 :UInt64;         # admission to the start of the service time (prefillUs)
 }
 
 # The reply of a remote prefill: the result, or the prefill worker's error.

@@ -133,6 +133,7 @@ void encode(const remote_prefill_result& x, schema::RemotePrefillResult::Builder
   out.setPrefillUs(x.prefill_us);
   out.setTransferUs(x.transfer_us);
   out.setPrefillWorker(x.prefill_worker);
+  out.setQueueUs(x.queue_us);
 }
 
 caf::expected<remote_prefill_request> decode(schema::RemotePrefillRequest::Reader in,
@@ -176,6 +177,7 @@ caf::expected<remote_prefill_result> decode(schema::RemotePrefillResult::Reader 
                                  x.prefill_us = in.getPrefillUs();
                                  x.transfer_us = in.getTransferUs();
                                  x.prefill_worker = in.getPrefillWorker();
+                                 x.queue_us = in.getQueueUs();
                                  return x;
                                });
 }

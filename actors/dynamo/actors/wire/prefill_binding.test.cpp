@@ -145,7 +145,8 @@ remote_prefill_request sample_request() {
 
 TEST_F(prefill_binding_test, every_field_of_request_and_result_survives_the_wire) {
   auto script = std::make_shared<fake_prefill_script>();
-  script->reply = remote_prefill_result{4242, 16, 1ull << 40, 1234, 5678, 0x1122334455667788u};
+  script->reply = remote_prefill_result{4242, 16, 1ull << 40, 1234, 5678, 0x1122334455667788u,
+                                        91011};
   auto proxy = serve_fake(script);
   ASSERT_TRUE(proxy);
   auto req = sample_request();
@@ -157,6 +158,7 @@ TEST_F(prefill_binding_test, every_field_of_request_and_result_survives_the_wire
   EXPECT_EQ(got.result->prefill_us, 1234u);
   EXPECT_EQ(got.result->transfer_us, 5678u);
   EXPECT_EQ(got.result->prefill_worker, 0x1122334455667788u);
+  EXPECT_EQ(got.result->queue_us, 91011u);
   auto received = script->received();
   ASSERT_EQ(received.size(), 1u);
   const auto& in = received.front();

@@ -64,6 +64,8 @@ struct prefill_metrics {
   counter* cancellations = nullptr;
   counter* transfer_bytes = nullptr;
   histogram* transfer_seconds = nullptr;
+  histogram* queue_seconds = nullptr;
+  histogram* service_seconds = nullptr;
   gauge* kv_active = nullptr;
   gauge* kv_held = nullptr;
 };
@@ -77,6 +79,7 @@ struct prefill_state {
   std::shared_ptr<engine::engine> engine;
   std::map<std::pair<std::string, uint64_t>, peer_pool> peers;
   std::unordered_map<request_id, prefill_job> jobs;
+  clock::time_point last_computed;  ///< The latest first token of any job (service times).
   bool stepping = false;
   uint64_t step_seq = 0;
   engine::step_result pending;
@@ -151,6 +154,8 @@ void conclude(prefill_pointer self, job_iterator pos) {
   } else {
     st.m.transfer_bytes->inc(static_cast<double>(job.result.bytes));
     st.m.transfer_seconds->observe(static_cast<double>(job.result.transfer_us) / 1e6);
+    st.m.queue_seconds->observe(static_cast<double>(job.result.queue_us) / 1e6);
+    st.m.service_seconds->observe(static_cast<double>(job.result.prefill_us) / 1e6);
     st.ctx.log->debug("remote prefill {:016x}: {} bytes to {}/{:016x} in {} us after {} us", id,
                       job.result.bytes, job.decode.first, job.decode.second,
                       job.result.transfer_us, job.result.prefill_us);
@@ -246,8 +251,16 @@ void start_sending(prefill_pointer self, job_iterator pos) {
   auto& job = pos->second;
   job.phase = prefill_phase::sending;
   job.computed = clock::now();
-  job.result.prefill_us = static_cast<uint64_t>(
-    std::chrono::duration_cast<std::chrono::microseconds>(job.computed - job.started).count());
+  // Service time as in a FIFO single server: from arrival, or from the previous first token if
+  // the worker was still busy with that prompt. Under load it stays the throughput instead of
+  // growing with the queue (which would make decode workers send more prompts to a busy worker).
+  auto served_from = std::max(job.started, st.last_computed);
+  st.last_computed = job.computed;
+  auto micros = [](clock::duration d) {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+  };
+  job.result.prefill_us = micros(job.computed - served_from);
+  job.result.queue_us = micros(served_from - job.started);
   auto held = st.engine->held_blocks(id);
   if (!held) {
     fail(self, pos,
@@ -407,6 +420,14 @@ void init_metrics(prefill_pointer self) {
   st.m.transfer_seconds = &reg.get_histogram("dynamo_component_kv_transfer_seconds",
                                              "time from the first token to the last byte written",
                                              latency_buckets_seconds(), labels);
+  st.m.queue_seconds = &reg.get_histogram(
+    "dynamo_component_prefill_queue_seconds",
+    "remote prefills: time from admission until the worker turned to the prompt",
+    latency_buckets_seconds(), labels);
+  st.m.service_seconds = &reg.get_histogram(
+    "dynamo_component_prefill_service_seconds",
+    "remote prefills: time from when the worker turned to the prompt to its first token",
+    latency_buckets_seconds(), labels);
   label_set kv_labels{{"dynamo_namespace", st.ctx.rt->ns()},
                       {"dynamo_component", st.ctx.name},
                       {"instance", st.ctx.instance.to_string()}};

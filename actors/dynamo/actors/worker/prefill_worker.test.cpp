@@ -126,12 +126,15 @@ protected:
         static_cast<void>(d->agent->deregister_region(d->region.descriptor.region_id));
   }
 
-  /// Spawns a prefill worker named "prefill" with a mocker engine whose pool is in data_.
-  void start_prefill(double speedup = fast) {
+  /// Spawns a prefill worker named "prefill" with a mocker engine whose pool is in data_;
+  /// `step_tokens` > 0 sets the engine's token budget per step.
+  void start_prefill(double speedup = fast, uint32_t step_tokens = 0) {
     ctx_ = make_context(rt(), "prefill");
     auto data = make_kv_data(rt(), "prefill/" + ctx_.instance.to_string());
     ASSERT_TRUE(data) << describe(data.error());
     auto cfg = prefill_config(speedup);
+    if (step_tokens > 0)
+      cfg.scheduler.max_num_batched_tokens = step_tokens;
     auto eng = make_engine(cfg, ctx_.log, pool_provider(*data));
     ASSERT_TRUE(eng) << describe(eng.error());
     ASSERT_FALSE(attach_engine(**data, **eng, block_size));
@@ -347,6 +350,36 @@ TEST_F(prefill_worker_test, a_deregistered_decode_region_fails_the_transfer_with
   auto retry = ask(make_remote(0x7001, 40, {0, 1, 2}));
   ASSERT_TRUE(retry.result) << describe(retry.error);
   EXPECT_FALSE(decode_.untouched(0, 0));
+  expect_no_leaks();
+}
+
+TEST_F(prefill_worker_test, a_prompt_that_waited_reports_its_wait_apart_from_its_service_time) {
+  // Two prompts of 400 tokens at once, 256 tokens per step: the second finishes two steps after
+  // the first, which it waited for.
+  start_prefill(10, 256);
+  add_decode(decode_, decode_instance, 64);
+  std::vector<uint32_t> first_blocks;
+  std::vector<uint32_t> second_blocks;
+  for (uint32_t i = 0; i < 25; ++i) {
+    first_blocks.push_back(i);
+    second_blocks.push_back(32 + i);
+  }
+  auto first = self()->request(prefill_, actor_timeout, prefill_atom::value,
+                               make_remote(0x7100, 400, first_blocks));
+  auto second = self()->request(prefill_, actor_timeout, prefill_atom::value,
+                                make_remote(0x7101, 400, second_blocks));
+  prefill_reply a;
+  prefill_reply b;
+  first.receive([&a](remote_prefill_result& r) { a.result = r; },
+                [&a](caf::error& err) { a.error = std::move(err); });
+  second.receive([&b](remote_prefill_result& r) { b.result = r; },
+                 [&b](caf::error& err) { b.error = std::move(err); });
+  ASSERT_TRUE(a.result) << describe(a.error);
+  ASSERT_TRUE(b.result) << describe(b.error);
+  EXPECT_EQ(a.result->queue_us, 0u) << "the first prompt found the worker idle";
+  EXPECT_GT(a.result->prefill_us, 0u);
+  EXPECT_GT(b.result->queue_us, 0u) << "the second waited for the first one's first token";
+  EXPECT_GT(b.result->prefill_us, 0u) << "its own two steps";
   expect_no_leaks();
 }
 
