@@ -389,7 +389,7 @@ option_set& option_set::shared_alias(std::string flag, std::string key) {
       fmt::format("option_set: shared alias '{}' names unknown key '{}'", flag, key));
   if (!is_valid_key(flag) || is_reserved(flag) || by_key_.contains(flag))
     on_internal_error(fmt::format("option_set: alias '{}' is invalid or already taken", flag));
-  auto [entry, added] = by_alias_.try_emplace(flag, alias_entry{{}, true});
+  auto entry = by_alias_.try_emplace(flag, alias_entry{{}, true}).first;
   auto& targets = entry->second.targets;
   if (!entry->second.shared)
     on_internal_error(fmt::format("option_set: alias '{}' is invalid or already taken", flag));
@@ -464,10 +464,11 @@ caf::error option_set::scan_command_line(int argc, const char* const* argv,
     auto targets = find_flag(name);
     bool via_alias = by_alias_.contains(name);
     if (targets.empty() && name.starts_with("no-") && !inline_value) {
-      auto negated = find_flag(name.substr(3));
+      auto positive = name.substr(3);
+      auto negated = find_flag(positive);
       if (!negated.empty() && negated.front()->binding.is_flag) {
         for (auto* opt : negated)
-          out.push_back(cli_value{opt, std::string{arg}, "false", by_alias_.contains(name.substr(3))});
+          out.push_back(cli_value{opt, std::string{arg}, "false", by_alias_.contains(positive)});
         continue;
       }
     }

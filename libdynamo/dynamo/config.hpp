@@ -113,8 +113,9 @@ struct option_binding {
 static_assert(std::is_same_v<size_t, uint64_t>, "option_set assumes an LP64 platform");
 
 /// Declares typed options and fills them from defaults < JSON config file < environment <
-/// command line (where a full key beats a short alias, whatever their order). Not thread-safe: build and parse on one thread (typically main), before the
-/// bound fields are shared. Bound fields must outlive the option_set.
+/// command line (where a full key beats a short alias, whatever their order). Not thread-safe:
+/// build and parse on one thread (typically main), before the bound fields are shared. Bound
+/// fields must outlive the option_set.
 class option_set {
 public:
   /// `program_description` opens the --help text.

@@ -59,7 +59,8 @@ typename Inspector::result_type inspect(Inspector& f, remote_prefill_request& x)
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, remote_prefill_result& x) {
   return f(caf::meta::type_name("remote_prefill_result"), x.first_token,
-           x.prefill_cached_tokens, x.bytes, x.prefill_us, x.transfer_us, x.prefill_worker, x.queue_us);
+           x.prefill_cached_tokens, x.bytes, x.prefill_us, x.transfer_us, x.prefill_worker,
+           x.queue_us);
 }
 
 /// Prefills `request` and writes its KV into the decode worker's blocks, then replies. Errors:
