@@ -20,6 +20,7 @@
 namespace dynamo::actors {
 namespace {
 
+using dynamo::testing::ask_stats;
 using dynamo::testing::actor_timeout;
 using dynamo::testing::fake_ending;
 using dynamo::testing::fake_generate_log;
@@ -87,12 +88,7 @@ protected:
   }
 
   frontend_stats stats() {
-    frontend_stats result;
-    self()
-      ->request(frontend_, actor_timeout, stats_atom::value)
-      .receive([&result](frontend_stats& s) { result = std::move(s); },
-               [](caf::error& err) { ADD_FAILURE() << "no stats: " << describe(err); });
-    return result;
+    return ask_stats<frontend_stats>(self(), frontend_);
   }
 
   /// A connected client (fails the test and returns nullopt when the frontend is unreachable).

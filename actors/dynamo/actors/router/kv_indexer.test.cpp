@@ -20,6 +20,7 @@
 namespace dynamo::actors {
 namespace {
 
+using dynamo::testing::ask_stats;
 using dynamo::testing::actor_timeout;
 using dynamo::testing::wait_until;
 
@@ -115,12 +116,7 @@ protected:
   }
 
   kv_ingest_stats stats() {
-    kv_ingest_stats out;
-    self()
-      ->request(indexer_, actor_timeout, stats_atom::value)
-      .receive([&out](kv_ingest_stats& s) { out = s; },
-               [](caf::error& err) { ADD_FAILURE() << describe(err); });
-    return out;
+    return ask_stats<kv_ingest_stats>(self(), indexer_);
   }
 
   ::testing::AssertionResult await_blocks(uint64_t n) {

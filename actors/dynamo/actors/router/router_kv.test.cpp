@@ -18,6 +18,7 @@
 namespace dynamo::actors {
 namespace {
 
+using dynamo::testing::ask_stats;
 using dynamo::testing::actor_timeout;
 using dynamo::testing::announced_fake;
 using dynamo::testing::await_reply;
@@ -95,12 +96,7 @@ protected:
   }
 
   router_stats stats(const router_actor& router) {
-    router_stats result;
-    self()
-      ->request(router, actor_timeout, stats_atom::value)
-      .receive([&result](router_stats& s) { result = std::move(s); },
-               [](caf::error& err) { ADD_FAILURE() << "no stats: " << describe(err); });
-    return result;
+    return ask_stats<router_stats>(self(), router);
   }
 
   ::testing::AssertionResult await_stats(const router_actor& router,

@@ -21,6 +21,7 @@
 namespace dynamo::actors {
 namespace {
 
+using dynamo::testing::ask_stats;
 using dynamo::testing::actor_timeout;
 using dynamo::testing::await_reply;
 using dynamo::testing::make_request;
@@ -108,19 +109,11 @@ protected:
   }
 
   worker_stats stats(const worker_actor& worker) {
-    worker_stats out;
-    self()->request(worker, actor_timeout, stats_atom::value)
-      .receive([&out](worker_stats& s) { out = s; },
-               [](caf::error& err) { ADD_FAILURE() << "worker stats: " << describe(err); });
-    return out;
+    return ask_stats<worker_stats>(self(), worker);
   }
 
   prefill_worker_stats stats(const prefill_worker_actor& worker) {
-    prefill_worker_stats out;
-    self()->request(worker, actor_timeout, stats_atom::value)
-      .receive([&out](prefill_worker_stats& s) { out = s; },
-               [](caf::error& err) { ADD_FAILURE() << "prefill stats: " << describe(err); });
-    return out;
+    return ask_stats<prefill_worker_stats>(self(), worker);
   }
 
   /// Waits until the decode worker holds no block, transfer or remote prefill any more.

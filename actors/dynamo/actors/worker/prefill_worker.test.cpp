@@ -24,6 +24,7 @@
 namespace dynamo::actors {
 namespace {
 
+using dynamo::testing::ask_stats;
 using dynamo::testing::actor_timeout;
 using dynamo::testing::make_context;
 using dynamo::testing::make_request;
@@ -192,11 +193,7 @@ protected:
 
   prefill_worker_stats stats() {
     caf::scoped_actor probe{rt().system()};
-    prefill_worker_stats out;
-    probe->request(prefill_, actor_timeout, stats_atom::value)
-      .receive([&out](prefill_worker_stats& s) { out = s; },
-               [](caf::error& err) { ADD_FAILURE() << "stats: " << describe(err); });
-    return out;
+    return ask_stats<prefill_worker_stats>(probe, prefill_);
   }
 
   /// Nothing in flight, nothing held, no block referenced on the prefill side.

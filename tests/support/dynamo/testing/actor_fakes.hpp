@@ -436,6 +436,17 @@ generate_reply await_reply(ResponseHandle& handle) {
   return reply;
 }
 
+/// Asks `actor` for its stats (stats_atom) on behalf of `self`, waiting up to actor_timeout;
+/// no answer is a test failure and gives default-constructed stats.
+template <class Stats, class Actor>
+Stats ask_stats(caf::scoped_actor& self, const Actor& actor) {
+  Stats out;
+  self->request(actor, actor_timeout, actors::stats_atom::value)
+    .receive([&out](Stats& s) { out = std::move(s); },
+             [](caf::error& err) { ADD_FAILURE() << "no stats: " << describe(err); });
+  return out;
+}
+
 /// A generate request with `prompt_tokens` prompt tokens (values 1..n) and `max_tokens`.
 inline actors::generate_request make_request(request_id id, size_t prompt_tokens = 32,
                                              uint32_t max_tokens = 8) {
